@@ -1,0 +1,50 @@
+# One entry point for people and CI. Everything installs into .venv; nothing is fetched at run time.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := app/static/vendor
+export FEEDLOOP_HOME ?= $(CURDIR)/instance
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install demo test bench serve clean
+
+install: $(STAMP) $(VENDOR)/.installed
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)/swagger-ui
+	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
+	touch $@
+
+demo: install
+	$(BIN)/feedloop init
+	$(BIN)/feedloop items import demo/catalogue.jsonl
+	@echo
+	@echo "Demo API key (shown once, keep it):"
+	@$(BIN)/feedloop keys create --name "demo $$(date +%Y-%m-%dT%H:%M:%S)" | tail -n 1
+	@echo
+	@echo "feedloop is starting on http://127.0.0.1:5000"
+	@echo "  API docs:  http://127.0.0.1:5000/api/v1/docs"
+	@echo "  health:    http://127.0.0.1:5000/healthz"
+	@echo "  try:       curl -H 'Authorization: Bearer KEY' 'http://127.0.0.1:5000/api/v1/search?q=pasta&k=5'"
+	@echo
+	$(BIN)/feedloop serve --host 127.0.0.1 --port 5000
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m tests.bench.run
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) instance

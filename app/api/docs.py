@@ -1,0 +1,16 @@
+from flask import current_app, render_template, url_for
+
+from app.api import bp
+from app.openapi import build_spec, endpoint
+
+
+@bp.get("/openapi.json")
+@endpoint(summary="This document", responses={200: None}, public=True, tag="meta")
+def openapi():
+    return build_spec(current_app, "feedloop API", current_app.config["VERSION"])
+
+
+@bp.get("/docs")
+@endpoint(summary="Interactive API documentation (HTML)", responses={200: None}, public=True, tag="meta")
+def docs():
+    return render_template("docs.html", spec_url=url_for("api.openapi"))

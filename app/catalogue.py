@@ -1,0 +1,245 @@
+"""The item catalogue: database writes, embeddings, and this process's FAISS index kept in step.
+
+Every write appends to `catalogue_changes` in the same transaction. Each process (gunicorn
+worker, CLI, learner) replays the log past the last change it applied before it searches,
+so an item is searchable everywhere as soon as the write that stored it returns.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import Engine, func, text
+from sqlmodel import Session, col, select
+
+from app.api.schemas import ItemIn
+from app.db import write_session
+from app.models import CatalogueChange, Item, ItemVector, utcnow
+from app.settings import Settings
+from embeddings.encoder import Encoder, item_text, load_encoder, text_hash
+from embeddings.index import VectorIndex
+
+log = logging.getLogger(__name__)
+CHUNK = 500  # ids per IN (...) clause, well under SQLite's parameter limit
+CATALOGUE_LOCK = 0x666C_6974  # PostgreSQL advisory lock: change ids are then assigned in commit order
+
+
+def chunks(seq: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def text_of(item: Item | ItemIn) -> str:
+    return item_text(item.title, item.description, item.category, item.tags)
+
+
+class Catalogue:
+    def __init__(self, settings: Settings, engine: Engine):
+        self.settings = settings
+        self.engine = engine
+        self.index: VectorIndex | None = None
+        self.applied = 0  # last change id reflected in self.index
+        self._unsaved = 0
+        self._encoder: Encoder | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = load_encoder(self.settings.embedding_model, self.settings.encode_batch_size)
+        return self._encoder
+
+    @property
+    def model_ready(self) -> bool:
+        return self._encoder is not None
+
+    def warm_up(self) -> None:
+        """Load the encoder and the saved index; rebuild the index when it is missing or stale."""
+        encoder = self.encoder
+        with self._lock:
+            loaded = self._load_saved(encoder.model_id)
+            if loaded is None:
+                self._rebuild()
+            else:
+                self.index, self.applied = loaded
+            self.sync()
+            if loaded is None or self._unsaved:
+                self.save_index()
+
+    def sync(self) -> None:
+        """Apply the catalogue changes other processes (or this one) committed since the last sync."""
+        with self._lock, Session(self.engine) as s:
+            if self.index is None:
+                return
+            while True:
+                rows = s.exec(
+                    select(CatalogueChange.id, CatalogueChange.item_id)
+                    .where(CatalogueChange.id > self.applied)
+                    .order_by(CatalogueChange.id)
+                    .limit(50_000)
+                ).all()
+                if not rows:
+                    break
+                self._apply(s, list(dict.fromkeys(item_id for _, item_id in rows)))
+                self.applied = rows[-1][0]
+                self._unsaved += len(rows)
+        if self._unsaved >= 5_000:
+            self.save_index()
+
+    def save_index(self) -> None:
+        with self._lock:
+            if self.index is not None:
+                self.index.save(self.settings.index_path, {"model_id": self.encoder.model_id, "applied": self.applied})
+                self._unsaved = 0
+
+    def search(self, vector: np.ndarray, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+        self.sync()
+        with self._lock:
+            return self.index.search(vector, k, exclude) if self.index is not None else []
+
+    def vector(self, item_id: str) -> np.ndarray | None:
+        self.sync()
+        with self._lock:
+            return self.index.vector(item_id) if self.index is not None and item_id in self.index else None
+
+    def encode_missing(self, progress: Callable[[int], None] | None = None) -> int:
+        """Encode and store vectors for live items that have none from the current model."""
+        model_id = self.encoder.model_id
+        with Session(self.engine) as s:
+            missing = s.exec(
+                select(Item.id)
+                .outerjoin(ItemVector, (ItemVector.item_id == Item.id) & (ItemVector.model_id == model_id))
+                .where(col(Item.deleted_at).is_(None), col(ItemVector.item_id).is_(None))
+            ).all()
+        for batch in chunks(missing, 1_000):
+            with Session(self.engine) as s:
+                items = s.exec(select(Item).where(col(Item.id).in_(batch))).all()
+            vectors = self.encoder.encode([text_of(i) for i in items])
+            with write_session(self.engine) as s:
+                for item, vector in zip(items, vectors):
+                    s.merge(_vector_row(item.id, model_id, text_hash(text_of(item)), vector))
+                record_changes(s, [i.id for i in items])
+            if progress:
+                progress(len(items))
+        return len(missing)
+
+    def _load_saved(self, model_id: str) -> tuple[VectorIndex, int] | None:
+        path = self.settings.index_path
+        if not path.exists():
+            log.info("no saved index at %s; building it", path)
+            return None
+        try:
+            index, meta = VectorIndex.load(path, **self._index_params())
+        except Exception as exc:  # a damaged file is rebuilt from the database, never trusted
+            log.warning("saved index %s is unreadable (%s); rebuilding", path, exc)
+            return None
+        with Session(self.engine) as s:
+            head = s.exec(select(func.max(CatalogueChange.id))).one() or 0
+        if meta.get("model_id") != model_id or meta.get("dim") != self.encoder.dim or meta.get("applied", 0) > head:
+            log.info("saved index %s belongs to another model or database; rebuilding", path)
+            return None
+        return index, int(meta["applied"])
+
+    def _rebuild(self) -> None:
+        with Session(self.engine) as s:
+            head = s.exec(select(func.max(CatalogueChange.id))).one() or 0
+        self.encode_missing()
+        index = VectorIndex(self.encoder.dim, **self._index_params())
+        with Session(self.engine) as s:
+            ids = s.exec(select(Item.id).where(col(Item.deleted_at).is_(None))).all()
+            for batch in chunks(ids, 10_000):
+                self._upsert_from_db(s, index, list(batch))
+        self.index, self.applied = index, head
+        log.info("index rebuilt: %d items (%s)", len(index), index.kind)
+
+    def _apply(self, s: Session, item_ids: list[str]) -> None:
+        live = set()
+        for batch in chunks(item_ids):
+            live |= set(s.exec(select(Item.id).where(col(Item.id).in_(batch), col(Item.deleted_at).is_(None))).all())
+        self.index.delete(i for i in item_ids if i not in live)
+        self._upsert_from_db(s, self.index, [i for i in item_ids if i in live])
+
+    def _upsert_from_db(self, s: Session, index: VectorIndex, item_ids: list[str]) -> None:
+        model_id, dim = self.encoder.model_id, self.encoder.dim
+        for batch in chunks(item_ids):
+            rows = s.exec(
+                select(ItemVector.item_id, ItemVector.vector).where(
+                    col(ItemVector.item_id).in_(batch), ItemVector.model_id == model_id
+                )
+            ).all()
+            if len(rows) < len(batch):
+                log.warning("%d items have no vector from model %s yet", len(batch) - len(rows), model_id)
+            if rows:
+                vectors = np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32).reshape(-1, dim)
+                index.upsert([i for i, _ in rows], vectors)
+
+    def _index_params(self) -> dict:
+        st = self.settings
+        return dict(
+            exact_max=st.exact_index_max,
+            hnsw_m=st.hnsw_m,
+            ef_construction=st.hnsw_ef_construction,
+            ef_search=st.hnsw_ef_search,
+        )
+
+
+def record_changes(s: Session, item_ids: Iterable[str]) -> None:
+    if s.get_bind().dialect.name == "postgresql":
+        s.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=CATALOGUE_LOCK))
+    now = utcnow()
+    s.add_all(CatalogueChange(item_id=i, created_at=now) for i in item_ids)
+
+
+def _vector_row(item_id: str, model_id: str, digest: str, vector: np.ndarray) -> ItemVector:
+    return ItemVector(
+        item_id=item_id, model_id=model_id, text_hash=digest, vector=vector.astype(np.float32).tobytes(), updated_at=utcnow()
+    )
+
+
+def upsert_items(catalogue: Catalogue, items: list[ItemIn]) -> int:
+    """Store items and their vectors in one transaction; re-encode only items whose text changed."""
+    if not items:
+        return 0
+    encoder = catalogue.encoder
+    digests = {i.id: text_hash(text_of(i)) for i in items}
+    with Session(catalogue.engine) as s:
+        current = {
+            item_id
+            for batch in chunks([i.id for i in items])
+            for item_id, digest in s.exec(
+                select(ItemVector.item_id, ItemVector.text_hash).where(
+                    col(ItemVector.item_id).in_(batch), ItemVector.model_id == encoder.model_id
+                )
+            ).all()
+            if digests[item_id] == digest
+        }
+    stale = [i for i in items if i.id not in current]
+    vectors = dict(zip((i.id for i in stale), encoder.encode([text_of(i) for i in stale])))
+    now = utcnow()
+    with write_session(catalogue.engine) as s:
+        record_changes(s, digests)
+        existing = {
+            row.id: row for batch in chunks(list(digests)) for row in s.exec(select(Item).where(col(Item.id).in_(batch))).all()
+        }
+        for item in items:
+            row = existing.get(item.id) or Item(id=item.id, title=item.title, created_at=now)
+            row.sqlmodel_update(item.model_dump(), update={"updated_at": now, "deleted_at": None})
+            s.add(row)
+            if item.id in vectors:
+                s.merge(_vector_row(item.id, encoder.model_id, digests[item.id], vectors[item.id]))
+    catalogue.sync()
+    return len(items)
+
+
+def delete_item(catalogue: Catalogue, item_id: str) -> bool:
+    with write_session(catalogue.engine) as s:
+        row = s.get(Item, item_id)
+        if row is None or row.deleted_at is not None:
+            return False
+        record_changes(s, [item_id])
+        row.deleted_at = row.updated_at = utcnow()
+        s.add(row)
+    catalogue.sync()
+    return True

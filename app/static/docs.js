@@ -1,0 +1,2 @@
+const root = document.getElementById("swagger-ui");
+window.ui = SwaggerUIBundle({ url: root.dataset.specUrl, dom_id: "#swagger-ui", persistAuthorization: true });

@@ -1,0 +1,1 @@
+"""Contextual bandit policy, exploration, Q-values and off-policy estimators (Vowpal Wabbit)."""

@@ -1,0 +1,1 @@
+"""Item text → normalised vectors (sentence-transformers), and the FAISS index keyed by item id."""

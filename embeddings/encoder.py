@@ -1,0 +1,72 @@
+"""Sentence-transformers encoder, loaded only from a local directory."""
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def item_text(title: str, description: str = "", category: str | None = None, tags: Iterable[str] = ()) -> str:
+    """The text an item is embedded from: title, description, category and tags."""
+    parts = [title.strip()]
+    if description and description.strip():
+        parts.append(description.strip())
+    if category:
+        parts.append(f"Category: {category}")
+    tags = [t for t in tags if t]
+    if tags:
+        parts.append("Tags: " + ", ".join(tags))
+    return ". ".join(parts)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def model_fingerprint(model_dir: str | Path) -> str:
+    """Identifies a model by its files' names and sizes, so vectors from another model are never mixed in."""
+    root = Path(model_dir)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(f"{path.relative_to(root)}:{path.stat().st_size};".encode())
+    return f"{root.name}-{h.hexdigest()[:12]}"
+
+
+class Encoder:
+    def __init__(self, model_dir: str | Path, batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        model_dir = Path(model_dir)
+        if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
+            raise FileNotFoundError(f"{model_dir} holds no sentence-transformers model")
+        self.batch_size = batch_size
+        self.model_id = model_fingerprint(model_dir)
+        self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        self.dim = int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def load_encoder(model_dir: str, batch_size: int = 64) -> Encoder:
+    """One encoder per process and model: loading costs seconds and the weights are read-only."""
+    return Encoder(model_dir, batch_size)

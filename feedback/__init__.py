@@ -1,0 +1,1 @@
+"""Polls, review queues, anomaly and drift detection, KPI thresholds."""
