@@ -1,6 +1,7 @@
 """Configuration from FEEDLOOP_* environment variables, validated once at start-up."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -81,6 +82,12 @@ class ConfigError(RuntimeError):
 
 def load_settings(overrides: dict | None = None) -> Settings:
     """Settings from the environment, with `overrides` taking precedence (tests, CLI)."""
+    known = {f"FEEDLOOP_{name.upper()}" for name in Settings.model_fields}
+    unknown = sorted(
+        name for name in os.environ if name.startswith("FEEDLOOP_") and name not in known and not name.startswith("FEEDLOOP_TEST_")
+    )
+    if unknown:  # a misspelt variable would otherwise be ignored without a word
+        raise ConfigError(f"unknown setting {', '.join(unknown)}; the settings are: {', '.join(sorted(known))}")
     try:
         return Settings(**(overrides or {}))
     except ValidationError as exc:
