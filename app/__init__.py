@@ -16,6 +16,8 @@ def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     from app.auth import KeyCache
     from app.catalogue import Catalogue
     from app.health import bp as health_bp
+    from app.model_store import ModelStore
+    from app.recommender import Recommender
 
     settings = load_settings(config)
     app = Flask(__name__)
@@ -33,11 +35,13 @@ def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     db.init_app(app)
     errors.init_app(app)
     app.extensions["api_keys"] = KeyCache()
-    app.extensions["catalogue"] = Catalogue(settings, app.extensions["db_engine"])
+    catalogue = app.extensions["catalogue"] = Catalogue(settings, app.extensions["db_engine"])
+    models = app.extensions["models"] = ModelStore(settings)
+    app.extensions["recommender"] = Recommender(settings, app.extensions["db_engine"], catalogue, models)
     app.register_blueprint(api_bp)
     app.register_blueprint(health_bp)
     if warm:
-        app.extensions["catalogue"].warm_up()
+        catalogue.warm_up()
     return app
 
 

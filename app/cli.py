@@ -48,16 +48,38 @@ def init() -> None:
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
 @click.option("--threads", default=4, show_default=True, type=int, help="threads per worker")
 @click.option("--timeout", default=120, show_default=True, type=int, help="seconds before a stuck worker is restarted")
-@click.option("--dev", is_flag=True, help="Flask's development server (reloader, debugger) instead of gunicorn")
-def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: bool) -> None:
-    """Serve the HTTP API."""
+@click.option("--dev", is_flag=True, help="Flask's development server (debugger) instead of gunicorn")
+@click.option("--no-learner", is_flag=True, help="serve only; a separate `feedloop learner` learns (scaled layout)")
+def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: bool, no_learner: bool) -> None:
+    """Serve the HTTP API; unless --no-learner, a learner sidecar learns from rewards as they arrive."""
     _app()  # fail here, with a readable message, on bad configuration
-    if dev:
-        _app(warm=True).run(host=host, port=port, debug=True, use_reloader=False, threaded=True)
-        return
-    from app.serve import run
+    from app.serve import run, run_dev
 
-    run(host, port, workers, threads, timeout)
+    if dev:
+        run_dev(_app(warm=True), host, port, learner=not no_learner)
+    else:
+        run(host, port, workers, threads, timeout, learner=not no_learner)
+
+
+@main.command()
+def learner() -> None:
+    """Learn every reward in arrival order and publish model snapshots. Run exactly one per database."""
+    import signal
+    import threading
+
+    from app.learner import Learner
+    from app.locks import AlreadyRunning, single_instance
+
+    app = _app()
+    settings, engine = app.config["FEEDLOOP"], app.extensions["db_engine"]
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        with single_instance("learner", settings, engine):
+            Learner(settings, engine).run(stop)
+    except AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()

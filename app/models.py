@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -66,3 +66,70 @@ class CatalogueChange(SQLModel, table=True):
     )
     item_id: str = Field(max_length=256)
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Event(SQLModel, table=True):
+    """One logged decision: what was shown, with what probability, and everything needed to learn from it again."""
+
+    __tablename__ = "events"
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(max_length=256, index=True)
+    context: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    query: Optional[str] = Field(default=None, sa_type=Text)
+    shared: dict[str, Any] = Field(sa_type=JSON)  # bandit.features.Shared.to_dict()
+    candidates: list[dict[str, Any]] = Field(sa_type=JSON)  # bandit.features.Candidate.to_dict() each
+    slots: list[dict[str, Any]] = Field(sa_type=JSON)  # [{"position", "item_id", "probability"}] in slot order
+    segment: str = Field(max_length=500)
+    model_version: str = Field(max_length=64)
+    fallback: bool = False
+    deferred: bool = False
+    activated_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True))
+    baseline_item_id: Optional[str] = Field(default=None, max_length=256)
+    policy_item_id: Optional[str] = Field(default=None, max_length=256)  # the policy's own first choice
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
+    # Set once the reward wait has passed and slots without a reward got the default reward.
+    settled_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True), index=True)
+
+
+class Reward(SQLModel, table=True):
+    """A reward as received. `learn_value` is what it adds to the slot's aggregate, which the learner learns."""
+
+    __tablename__ = "rewards"
+    __table_args__ = (UniqueConstraint("event_id", "item_id", "reward_key", name="uq_rewards_event_item_key"),)
+
+    id: Optional[int] = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    )
+    event_id: str = Field(sa_column=Column(String(32), ForeignKey("events.id"), nullable=False, index=True))
+    item_id: str = Field(max_length=256, index=True)
+    user_id: str = Field(max_length=256, index=True)
+    reward_key: str = Field(default="", max_length=128)  # client's idempotency key; "" when none was sent
+    value: float
+    learn_value: Optional[float] = None  # None: adds nothing to the aggregate (e.g. a later reward under "earliest")
+    is_default: bool = False
+    received_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class ModelVersion(SQLModel, table=True):
+    """A kept model: the snapshot archive (VW model, Q-values, feature settings), for rollback and export."""
+
+    __tablename__ = "model_versions"
+
+    version: str = Field(primary_key=True, max_length=64)
+    archive: bytes = Field(sa_type=LargeBinary)
+    source: str = Field(max_length=32)  # learner, import, rollback
+    rewards_learned: int = 0
+    last_reward_id: int = Field(default=0, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class QValue(SQLModel, table=True):
+    __tablename__ = "qvalues"
+
+    item_id: str = Field(primary_key=True, max_length=256)
+    segment: str = Field(primary_key=True, max_length=500)
+    q: float
+    n: int
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))

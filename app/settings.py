@@ -33,6 +33,23 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(80, ge=8)
     hnsw_ef_search: int = Field(96, ge=8)
 
+    # Recommendation loop
+    candidates: int = Field(100, ge=1, le=5000)  # N retrieved from FAISS before the bandit reranks
+    max_k: int = Field(100, ge=1, le=1000)
+    exploration: Literal["epsilon", "softmax", "squarecb"] = "epsilon"
+    exploration_parameter: float | None = Field(None, gt=0)  # epsilon, softmax lambda or SquareCB gamma scale
+    q_alpha: float = Field(0.1, gt=0, le=1)
+    q_segment_keys: str = ""  # context keys that define a segment (comma-separated); empty: every categorical key
+    reward_min: float = 0.0
+    reward_max: float = 1.0
+    reward_window_seconds: int = Field(24 * 3600, ge=1)  # rewards for older events are refused
+    reward_wait_seconds: int = Field(600, ge=0)  # then slots without a reward learn the default reward
+    default_reward: float = 0.0
+    reward_aggregation: Literal["earliest", "sum", "capped"] = "earliest"
+    loop_mode: Literal["online", "apprentice"] = "online"
+    publish_seconds: float = Field(0.5, gt=0)  # how often the learner publishes a snapshot while learning
+    keep_version_seconds: int = Field(600, ge=1)  # how often a snapshot is also kept as a model version
+
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_items_per_request: int = Field(10_000, ge=1)
 
@@ -47,6 +64,10 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{self.home / 'feedloop.db'}"
         if not self.database_url.startswith(("sqlite:", "postgresql")):
             raise ValueError("FEEDLOOP_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL")
+        if not self.reward_min < self.reward_max:
+            raise ValueError("FEEDLOOP_REWARD_MIN must be below FEEDLOOP_REWARD_MAX")
+        if not self.reward_min <= self.default_reward <= self.reward_max:
+            raise ValueError("FEEDLOOP_DEFAULT_REWARD must lie within [FEEDLOOP_REWARD_MIN, FEEDLOOP_REWARD_MAX]")
         if not self.embedding_model:
             self.embedding_model = bundled_model_path()
         if not Path(self.embedding_model).is_dir():
@@ -62,6 +83,14 @@ class Settings(BaseSettings):
     @property
     def index_path(self) -> Path:
         return self.home / "index" / "items.npz"
+
+    @property
+    def snapshot_path(self) -> Path:
+        return self.home / "models" / "current.zip"
+
+    @property
+    def segment_keys(self) -> list[str] | None:
+        return [k.strip() for k in self.q_segment_keys.split(",") if k.strip()] or None
 
 
 def _home_secret(home: Path) -> str:

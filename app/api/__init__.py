@@ -6,4 +6,4 @@ from app.auth import require_api_key
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 bp.before_request(require_api_key)
 
-from app.api import docs, items, search  # noqa: E402,F401  (routes register on bp)
+from app.api import docs, items, recommendations, search  # noqa: E402,F401  (routes register on bp)

@@ -82,3 +82,75 @@ class ErrorBody(BaseModel):
     error: str = Field(description="machine-readable code, e.g. validation_error")
     message: str
     details: Optional[list[dict[str, Any]]] = None
+
+
+ContextValue = Union[Annotated[str, StringConstraints(max_length=500)], StrictBool, StrictInt, StrictFloat]
+UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+class RecommendationRequest(Strict):
+    user_id: UserId
+    context: Annotated[dict[AttributeName, ContextValue], Field(max_length=50)] = {}
+    query: Optional[Annotated[str, StringConstraints(min_length=1, max_length=1000)]] = None
+    k: Annotated[int, Field(ge=1, le=100, description="at most FEEDLOOP_MAX_K (100)")] = 10
+    exclude: Annotated[list[ItemId], Field(max_length=1000)] = []
+    defer: StrictBool = Field(False, description="learn only after POST /recommendations/{event_id}/activate")
+    baseline_item_id: Optional[ItemId] = Field(None, description="the app's own choice, served first in apprentice mode")
+
+
+class RecommendedItem(BaseModel):
+    id: str
+    title: str
+    score: float = Field(description="the model's expected reward for the item")
+    probability: float = Field(description="probability with which the policy put this item in this slot")
+
+
+class RecommendationResponse(BaseModel):
+    event_id: str
+    model_version: str
+    items: list[RecommendedItem]
+    fallback: bool
+    latency_ms: float
+
+
+class RewardItem(Strict):
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    reward: Union[StrictFloat, StrictInt]
+    item_id: Optional[ItemId] = Field(None, description="defaults to the item in the first slot")
+    reward_id: Optional[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+        None, description="idempotency key: rewards with distinct keys for one item are aggregated")
+
+
+class RewardBatch(Strict):
+    rewards: Annotated[list[RewardItem], Field(min_length=1, max_length=1000)]
+
+
+class RewardResult(BaseModel):
+    accepted: int
+    duplicates: int
+    errors: list[dict[str, Any]]
+
+
+class LoggedItem(BaseModel):
+    id: str
+    probability: float
+    explanation: list[dict[str, Any]]
+
+
+class LoggedReward(BaseModel):
+    item_id: str
+    reward: float
+    received_at: datetime
+    default: bool
+
+
+class EventOut(BaseModel):
+    event_id: str
+    user_id: str
+    context: dict[str, Any]
+    items: list[LoggedItem]
+    model_version: str
+    fallback: bool
+    deferred: bool
+    activated: bool
+    rewards: list[LoggedReward]

@@ -1,0 +1,166 @@
+"""The single learner: it learns every reward in arrival order, settles events whose reward wait
+has passed (default reward), and publishes snapshots that serving workers pick up.
+
+Exactly one learner runs per database: `feedloop learner`, or the sidecar `feedloop serve`
+starts. It resumes from the last reward id recorded in its newest snapshot, so a restart
+neither skips nor repeats a reward.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, text, update
+from sqlmodel import Session, col, select
+
+from app.db import write_session
+from app.model_store import Model, policy_config
+from app.models import Event, ModelVersion, QValue, Reward, utcnow
+from app.settings import Settings
+from bandit.features import Candidate, Shared
+from bandit.policy import VWPolicy
+from bandit.qvalues import QTable
+from bandit.snapshots import Snapshot, SnapshotError, write_atomic
+
+log = logging.getLogger(__name__)
+REWARD_LOCK = 0x666C_7277  # PostgreSQL advisory lock: reward ids are then assigned in commit order
+BATCH = 1000
+
+
+def lock_reward_log(s: Session) -> None:
+    if s.get_bind().dialect.name == "postgresql":
+        s.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=REWARD_LOCK))
+
+
+class Learner:
+    def __init__(self, settings: Settings, engine: Engine):
+        self.settings = settings
+        self.engine = engine
+        self.model, self.last_reward_id, self.learned = self._resume()
+        self._generation = int(self.model.version.lstrip("v").split(".")[0] or 0)
+        self._published_at = 0.0
+        self._kept_at = time.monotonic()
+        self._dirty = False
+
+    def step(self, now: datetime | None = None) -> int:
+        """Settle due events, learn the rewards that arrived since the last step; return how many were learned."""
+        self.settle_due(now or utcnow())
+        learned = self.learn_pending()
+        if self._dirty and time.monotonic() - self._published_at >= self.settings.publish_seconds:
+            self.publish(keep=time.monotonic() - self._kept_at >= self.settings.keep_version_seconds)
+        return learned
+
+    def run(self, stop: threading.Event, idle_sleep: float = 0.05) -> None:
+        log.info("learner started at reward %d (model %s)", self.last_reward_id, self.model.version)
+        while not stop.is_set():
+            try:
+                if self.step() == 0:
+                    stop.wait(idle_sleep)
+            except Exception:
+                log.exception("learner step failed; retrying")
+                stop.wait(1.0)
+        if self._dirty:
+            self.publish(keep=True)
+
+    def learn_pending(self) -> int:
+        with Session(self.engine) as s:
+            rows = s.exec(
+                select(Reward, Event)
+                .join(Event, col(Event.id) == col(Reward.event_id))
+                .where(col(Reward.id) > self.last_reward_id)
+                .order_by(col(Reward.id))
+                .limit(BATCH)
+            ).all()
+        touched: dict[tuple[str, str], tuple[float, int]] = {}
+        for reward, event in rows:
+            slot = next((sl for sl in event.slots if sl["item_id"] == reward.item_id), None)
+            if slot is not None and reward.learn_value is not None:
+                candidates = [Candidate.from_dict(c) for c in event.candidates]
+                self.model.policy.learn(
+                    Shared.from_dict(event.shared), candidates, slot["position"], reward.learn_value, slot["probability"]
+                )
+                q = self.model.qvalues.update(reward.item_id, event.segment, reward.learn_value)
+                touched[(reward.item_id, event.segment)] = (q, self.model.qvalues.count(reward.item_id, event.segment))
+            self.last_reward_id = reward.id
+        if rows:
+            self.learned += len(rows)
+            self._dirty = True
+            self._store_qvalues(touched)
+        return len(rows)
+
+    def settle_due(self, now: datetime) -> int:
+        """Give the default reward to every shown slot of events whose reward wait has passed without one."""
+        due = now - timedelta(seconds=self.settings.reward_wait_seconds)
+        with write_session(self.engine) as s:
+            events = s.exec(
+                select(Event)
+                .where(col(Event.settled_at).is_(None), col(Event.created_at) <= due)
+                .where((col(Event.deferred).is_(False)) | (col(Event.activated_at) <= due))
+                .order_by(col(Event.created_at))
+                .limit(BATCH)
+            ).all()
+            if not events:
+                return 0
+            lock_reward_log(s)
+            rewarded = set(
+                s.exec(
+                    select(Reward.event_id, Reward.item_id).where(col(Reward.event_id).in_([e.id for e in events]))
+                ).all()
+            )
+            value = self.settings.default_reward
+            for event in events:
+                for sl in event.slots:
+                    if (event.id, sl["item_id"]) not in rewarded:
+                        s.add(Reward(event_id=event.id, item_id=sl["item_id"], user_id=event.user_id, value=value,
+                                     learn_value=value, is_default=True, reward_key="default", received_at=now))
+            s.exec(update(Event).where(col(Event.id).in_([e.id for e in events])).values(settled_at=now))
+        return len(events)
+
+    def publish(self, keep: bool = False) -> str:
+        """Write the snapshot serving workers load; with `keep`, also store it as a model version."""
+        self._generation += 1
+        version = f"v{self._generation}"
+        snapshot = Snapshot(
+            version=version,
+            model=self.model.policy.to_bytes(),
+            settings={"policy": self.model.policy.config.to_dict(), "q_alpha": self.settings.q_alpha},
+            qvalues=[list(r) for r in self.model.qvalues.rows()],
+            meta={"last_reward_id": self.last_reward_id, "rewards_learned": self.learned},
+        )
+        data = snapshot.to_bytes()
+        write_atomic(self.settings.snapshot_path, data)
+        self.model.version = version
+        if keep:
+            with write_session(self.engine) as s:
+                s.add(ModelVersion(version=version, archive=data, source="learner",
+                                   rewards_learned=self.learned, last_reward_id=self.last_reward_id))
+            self._kept_at = time.monotonic()
+        self._published_at = time.monotonic()
+        self._dirty = False
+        return version
+
+    def _store_qvalues(self, touched: dict[tuple[str, str], tuple[float, int]]) -> None:
+        with write_session(self.engine) as s:
+            for (item_id, segment), (q, n) in touched.items():
+                s.merge(QValue(item_id=item_id, segment=segment, q=q, n=n, updated_at=utcnow()))
+
+    def _resume(self) -> tuple[Model, int, int]:
+        path = self.settings.snapshot_path
+        if path.exists():
+            try:
+                snapshot = Snapshot.from_bytes(path.read_bytes())
+                return (
+                    Model.from_snapshot(snapshot, self.settings.q_alpha),
+                    int(snapshot.meta.get("last_reward_id", 0)),
+                    int(snapshot.meta.get("rewards_learned", 0)),
+                )
+            except SnapshotError as exc:
+                log.warning("snapshot %s is damaged (%s); starting from the newest kept version", path, exc)
+        with Session(self.engine) as s:
+            kept = s.exec(select(ModelVersion).order_by(col(ModelVersion.created_at).desc())).first()
+        if kept is not None:
+            return Model.from_snapshot(Snapshot.from_bytes(kept.archive), self.settings.q_alpha), kept.last_reward_id, kept.rewards_learned
+        fresh = Model("v0", VWPolicy(policy_config(self.settings)), QTable(self.settings.q_alpha))
+        return fresh, 0, 0

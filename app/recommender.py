@@ -1,0 +1,176 @@
+"""The recommendation hot path: candidates from FAISS, reranked by the bandit, logged as one event."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from app.catalogue import Catalogue
+from app.db import write_session
+from app.model_store import ModelStore
+from app.models import Event, Item, QValue, Reward, utcnow
+from app.settings import Settings
+from bandit.features import Candidate, Shared
+from bandit.qvalues import segment
+
+log = logging.getLogger(__name__)
+PROFILE_REWARDS = 50  # the user's most recent positive rewards that shape the profile
+PROFILE_HALF_LIFE = 10  # in rewards: the 10th most recent weighs half as much as the newest
+POPULAR_SECONDS = 30.0
+
+
+@dataclass
+class Request:
+    user_id: str
+    context: dict = field(default_factory=dict)
+    query: str | None = None
+    k: int = 10
+    exclude: list[str] = field(default_factory=list)
+    defer: bool = False
+    baseline_item_id: str | None = None
+
+
+@dataclass
+class Shown:
+    id: str
+    title: str
+    score: float
+    probability: float
+
+
+@dataclass
+class Decision:
+    event_id: str
+    model_version: str
+    items: list[Shown]
+    fallback: bool
+    latency_ms: float
+
+
+class Recommender:
+    def __init__(self, settings: Settings, engine: Engine, catalogue: Catalogue, models: ModelStore, seed: int | None = None):
+        self.settings, self.engine, self.catalogue, self.models = settings, engine, catalogue, models
+        self.rng = np.random.default_rng(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
+        self._popular: dict[str, tuple[float, list[str]]] = {}  # segment → (fetched at, item ids)
+
+    def recommend(self, req: Request) -> Decision:
+        started = time.perf_counter()
+        now = utcnow()
+        seg = segment(req.context, self.settings.segment_keys)
+        shared = Shared.at(req.user_id, req.context, now)
+        with Session(self.engine) as s:
+            try:
+                candidates, titles = self._candidates(s, req, seg)
+                fallback = False
+            except Exception:  # the index or the encoder failed: popular items, still logged and learnable
+                log.exception("candidate retrieval failed; serving the fallback ranking")
+                candidates, titles = self._popular_candidates(s, req, seg)
+                fallback = True
+        event = Event(id=uuid.uuid4().hex, user_id=req.user_id, context=req.context, query=req.query, shared=shared.to_dict(),
+                      candidates=[c.to_dict() for c in candidates], slots=[], segment=seg, model_version="",
+                      deferred=req.defer, baseline_item_id=req.baseline_item_id, created_at=now)
+        shown = self._rank(event, shared, candidates, titles, req, fallback) if candidates else []
+        with write_session(self.engine) as s:
+            s.add(event)
+        return Decision(event.id, event.model_version, shown, event.fallback, (time.perf_counter() - started) * 1000)
+
+    def _rank(self, event: Event, shared: Shared, candidates: list[Candidate], titles: dict, req: Request, fallback: bool) -> list[Shown]:
+        try:
+            with self.models.current() as model:
+                choice = model.policy.choose(shared, candidates, req.k, self.rng)
+                positions, probabilities = choice.positions, choice.probabilities
+                event.policy_item_id = candidates[positions[0]].id
+                if self._apprentice(req, candidates):
+                    positions, probabilities = self._baseline_first(candidates, positions, probabilities, req.baseline_item_id)
+                scores = [model.policy.explain(shared, candidates[p], top=0)[0] for p in positions]
+                event.model_version = model.version
+        except Exception:
+            log.exception("policy failed; serving the fallback ranking")
+            positions = sorted(range(len(candidates)), key=lambda p: -candidates[p].q)[: req.k]
+            probabilities, scores, fallback = [1.0] * len(positions), [candidates[p].q for p in positions], True
+            event.model_version = "fallback"
+        event.fallback = fallback
+        event.slots = [{"position": p, "item_id": candidates[p].id, "probability": pr} for p, pr in zip(positions, probabilities)]
+        return [Shown(candidates[p].id, titles[candidates[p].id], sc, pr) for p, pr, sc in zip(positions, probabilities, scores)]
+
+    def _apprentice(self, req: Request, candidates: list[Candidate]) -> bool:
+        return self.settings.loop_mode == "apprentice" and req.baseline_item_id is not None and any(
+            c.id == req.baseline_item_id for c in candidates)
+
+    @staticmethod
+    def _baseline_first(candidates, positions, probabilities, baseline_id):
+        """Apprentice mode: the app's own choice takes the first slot (probability 1), the policy fills the rest."""
+        base = next(p for p, c in enumerate(candidates) if c.id == baseline_id)
+        rest = [(p, pr) for p, pr in zip(positions, probabilities) if p != base][: len(positions) - 1]
+        return [base] + [p for p, _ in rest], [1.0] + [pr for _, pr in rest]
+
+    def _candidates(self, s: Session, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
+        vector = self._query_vector(s, req)
+        exclude = set(req.exclude)
+        if vector is None:
+            return self._popular_candidates(s, req, seg)
+        n = max(self.settings.candidates, req.k)
+        hits = self.catalogue.search(vector, n, exclude=exclude)
+        if req.baseline_item_id and req.baseline_item_id not in {i for i, _ in hits} and req.baseline_item_id not in exclude:
+            hits.append((req.baseline_item_id, 0.0))
+        return self._describe(s, hits, seg)
+
+    def _query_vector(self, s: Session, req: Request) -> np.ndarray | None:
+        """The user's profile (recency-weighted mean of rewarded items), blended with the query when there is one."""
+        liked = s.exec(
+            select(Reward.item_id).where(Reward.user_id == req.user_id, col(Reward.value) > 0, col(Reward.is_default).is_(False))
+            .order_by(col(Reward.id).desc()).limit(PROFILE_REWARDS)
+        ).all()
+        vectors, weights = [], []
+        for rank, item_id in enumerate(liked):
+            v = self.catalogue.vector(item_id)
+            if v is not None:
+                vectors.append(v)
+                weights.append(0.5 ** (rank / PROFILE_HALF_LIFE))
+        parts = []
+        if vectors:
+            parts.append(_unit(np.average(vectors, axis=0, weights=weights)))
+        if req.query:
+            parts.append(self.catalogue.encoder.encode([req.query])[0])
+        return _unit(np.mean(parts, axis=0)) if parts else None
+
+    def _popular_candidates(self, s: Session, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
+        """Cold start and fallback: the most rewarded items for this context segment, then a diverse random sample."""
+        n = max(self.settings.candidates, req.k)
+        exclude = set(req.exclude)
+        popular = [i for i in self._popular_ids(s, seg) if i not in exclude][: n // 2]
+        live = s.exec(
+            select(Item.id).where(col(Item.deleted_at).is_(None), col(Item.id).not_in(popular + list(exclude)))
+            .order_by(func.random()).limit(n - len(popular))
+        ).all()
+        return self._describe(s, [(i, 0.0) for i in popular + list(live)], seg)
+
+    def _popular_ids(self, s: Session, seg: str) -> list[str]:
+        checked, ids = self._popular.get(seg, (0.0, []))
+        if time.monotonic() - checked > POPULAR_SECONDS:
+            ids = list(s.exec(
+                select(QValue.item_id).where(QValue.segment == seg).order_by(col(QValue.q).desc()).limit(self.settings.candidates)
+            ).all())
+            self._popular[seg] = (time.monotonic(), ids)
+        return ids
+
+    def _describe(self, s: Session, hits: list[tuple[str, float]], seg: str) -> tuple[list[Candidate], dict[str, str]]:
+        rows = {r.id: r for r in s.exec(
+            select(Item.id, Item.title, Item.category, Item.tags)
+            .where(col(Item.id).in_([i for i, _ in hits]), col(Item.deleted_at).is_(None))
+        ).all()}
+        with self.models.current() as model:
+            q = {i: model.qvalues.get(i, seg) for i, _ in hits}
+        candidates = [Candidate(i, rows[i].category, tuple(rows[i].tags), sim, q[i]) for i, sim in hits if i in rows]
+        return candidates, {i: r.title for i, r in rows.items()}
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v)
+    return (v / norm).astype(np.float32) if norm > 0 else v.astype(np.float32)

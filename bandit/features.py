@@ -1,0 +1,102 @@
+"""Decisions as Vowpal Wabbit multiline examples: one `shared` line, one line per candidate.
+
+Shared namespaces: U (user), C (context), T (time). Action namespaces: I (item id),
+G (category and tags), S (retrieval similarity and the item's Q-value). The policy's
+interactions (-q) cross the shared namespaces with the item ones.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping, Sequence
+
+Scalar = str | int | float | bool
+_UNSAFE = re.compile(r"[\s|:]+")
+
+
+def token(value: object) -> str:
+    """A feature name VW can parse: no spaces, pipes or colons."""
+    return _UNSAFE.sub("_", str(value)) or "_"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the policy knows of an item when it ranks it; stored with the decision so it can be learned again."""
+
+    id: str
+    category: str | None = None
+    tags: tuple[str, ...] = ()
+    similarity: float = 0.0
+    q: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "category": self.category, "tags": list(self.tags), "similarity": self.similarity, "q": self.q}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Candidate":
+        return cls(d["id"], d.get("category"), tuple(d.get("tags", ())), float(d.get("similarity", 0.0)), float(d.get("q", 0.0)))
+
+
+@dataclass(frozen=True)
+class Shared:
+    user_id: str
+    context: Mapping[str, Scalar] = field(default_factory=dict)
+    hour: int = 0
+    weekday: int = 0
+
+    @classmethod
+    def at(cls, user_id: str, context: Mapping[str, Scalar], when: datetime) -> "Shared":
+        return cls(user_id, dict(context), when.hour, when.weekday())
+
+    def to_dict(self) -> dict:
+        return {"user_id": self.user_id, "context": dict(self.context), "hour": self.hour, "weekday": self.weekday}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "Shared":
+        return cls(d["user_id"], dict(d.get("context", {})), int(d.get("hour", 0)), int(d.get("weekday", 0)))
+
+
+Namespaces = dict[str, list[tuple[str, float]]]
+
+
+def shared_features(shared: Shared) -> Namespaces:
+    context = []
+    for key, value in sorted(shared.context.items()):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            context.append((f"{token(key)}={token(value)}", 1.0))
+        else:
+            context.append((token(key), float(value)))
+    daypart = ("night", "morning", "afternoon", "evening")[shared.hour // 6]
+    week = "weekend" if shared.weekday >= 5 else "weekday"
+    return {
+        "U": [(f"u={token(shared.user_id)}", 1.0)],
+        "C": context,
+        "T": [(f"h{shared.hour}", 1.0), (daypart, 1.0), (f"d{shared.weekday}", 1.0), (week, 1.0)],
+    }
+
+
+def action_features(c: Candidate) -> Namespaces:
+    groups = [(f"c={token(c.category)}", 1.0)] if c.category is not None else []
+    groups += [(f"t={token(t)}", 1.0) for t in c.tags]
+    return {
+        "I": [(f"i={token(c.id)}", 1.0)],
+        "G": groups,
+        "S": [("sim", round(c.similarity, 4)), ("q", round(c.q, 4))],
+    }
+
+
+def render(namespaces: Namespaces) -> str:
+    return " ".join(
+        f"|{ns} " + " ".join(name if value == 1.0 else f"{name}:{value:g}" for name, value in features)
+        for ns, features in namespaces.items()
+    )
+
+
+def example(shared: Shared, candidates: Sequence[Candidate], label: tuple[int, float, float] | None = None) -> list[str]:
+    """Lines for VW; `label` = (chosen position, cost, probability) marks the chosen candidate when learning."""
+    lines = ["shared " + render(shared_features(shared))] + [render(action_features(c)) for c in candidates]
+    if label is not None:
+        position, cost, probability = label
+        lines[position + 1] = f"0:{cost:g}:{probability:g} {lines[position + 1]}"
+    return lines

@@ -1,0 +1,142 @@
+"""The contextual bandit: Vowpal Wabbit --cb_explore_adf over retrieved candidates.
+
+`choose` fills k slots by sampling without replacement from the policy's distribution and
+returns each slot's probability, which is what off-policy evaluation needs. `learn` takes
+a reward (cost = −reward). A workspace is not thread-safe; callers serialise access.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import vowpalwabbit
+
+from bandit.exploration import EpsilonGreedy, Exploration, exploration_from
+from bandit.features import Candidate, Shared, action_features, example, shared_features
+
+FNV_PRIME = 16777619  # VW hashes a quadratic feature as (h1 * FNV_PRIME) ^ h2
+CONSTANT_HASH = 11650396
+DEFAULT_INTERACTIONS = ("UI", "UG", "CI", "CG", "TG", "US", "CS")
+
+
+@dataclass(frozen=True)
+class Choice:
+    positions: list[int]  # candidate positions, in slot order
+    probabilities: list[float]  # probability with which each slot got its candidate
+    pmf: list[float]  # the policy's distribution over all candidates for the first slot
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    exploration: Exploration = EpsilonGreedy()
+    interactions: tuple[str, ...] = DEFAULT_INTERACTIONS
+    bits: int = 18
+    learning_rate: float = 0.5
+
+    def to_dict(self) -> dict:
+        kind = {"EpsilonGreedy": "epsilon", "Softmax": "softmax", "SquareCB": "squarecb"}[type(self.exploration).__name__]
+        return {
+            "exploration": kind,
+            "exploration_parameter": next(iter(vars(self.exploration).values())),
+            "interactions": list(self.interactions),
+            "bits": self.bits,
+            "learning_rate": self.learning_rate,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PolicyConfig":
+        return cls(
+            exploration=exploration_from(d["exploration"], d.get("exploration_parameter")),
+            interactions=tuple(d["interactions"]),
+            bits=int(d["bits"]),
+            learning_rate=float(d["learning_rate"]),
+        )
+
+    def vw_args(self, seed: int) -> str:
+        quadratics = " ".join(f"-q {pair}" for pair in self.interactions)
+        return (
+            f"--cb_explore_adf --cb_type mtr --quiet -b {self.bits} -l {self.learning_rate} "
+            f"{quadratics} {self.exploration.vw_args()} --random_seed {seed}"
+        )
+
+
+class VWPolicy:
+    def __init__(self, config: PolicyConfig = PolicyConfig(), seed: int = 0, model: bytes | None = None):
+        self.config = config
+        self.seed = seed
+        args = config.vw_args(seed)
+        if model is None:
+            self._vw = vowpalwabbit.Workspace(args)
+        else:
+            self._vw = _load(model, args)
+        self._mask = self._vw.num_weights() - 1
+
+    def choose(self, shared: Shared, candidates: Sequence[Candidate], k: int, rng: np.random.Generator) -> Choice:
+        pmf = self.distribution(shared, candidates)
+        positions, probabilities = fill_slots(pmf, k, rng)
+        return Choice(positions, probabilities, pmf.tolist())
+
+    def distribution(self, shared: Shared, candidates: Sequence[Candidate]) -> np.ndarray:
+        pmf = np.asarray(self._vw.predict(example(shared, candidates)), dtype=np.float64)
+        return pmf / pmf.sum()
+
+    def learn(self, shared: Shared, candidates: Sequence[Candidate], position: int, reward: float, probability: float) -> None:
+        self._vw.learn(example(shared, candidates, (position, -reward, max(probability, 1e-6))))
+
+    def explain(self, shared: Shared, candidate: Candidate, top: int = 3) -> tuple[float, list[dict]]:
+        """The model's expected reward for the candidate and the features that contributed most to it."""
+        vw, hashed = self._vw, {}
+        for namespaces in (shared_features(shared), action_features(candidate)):
+            for ns, features in namespaces.items():
+                space = vw.hash_space(ns)
+                hashed[ns] = [(name, value, vw.hash_feature(name, space)) for name, value in features]
+        parts = [(name, value * self._weight(h)) for feats in hashed.values() for name, value, h in feats]
+        for a, b in self.config.interactions:
+            for name_a, value_a, h_a in hashed.get(a, ()):
+                for name_b, value_b, h_b in hashed.get(b, ()):
+                    parts.append((f"{name_a} × {name_b}", value_a * value_b * self._weight((h_a * FNV_PRIME) ^ h_b)))
+        cost = sum(c for _, c in parts) + self._weight(CONSTANT_HASH)
+        ranked = sorted((p for p in parts if p[1] != 0.0), key=lambda p: -abs(p[1]))[:top]
+        return -cost, [{"feature": name, "contribution": round(-c, 4)} for name, c in ranked]
+
+    def to_bytes(self) -> bytes:
+        fd, path = tempfile.mkstemp(suffix=".vw")
+        os.close(fd)
+        try:
+            self._vw.save(path)
+            with open(path, "rb") as f:
+                return f.read()
+        finally:
+            os.unlink(path)
+
+    def _weight(self, h: int) -> float:
+        return self._vw.get_weight(h & self._mask)
+
+
+def fill_slots(pmf: np.ndarray, k: int, rng: np.random.Generator) -> tuple[list[int], list[float]]:
+    """Sample k distinct positions; slot j's probability is its candidate's mass over what remained."""
+    remaining = pmf.astype(np.float64).copy()
+    positions, probabilities = [], []
+    for _ in range(min(k, len(remaining))):
+        total = remaining.sum()
+        if total <= 0:  # only zero-mass candidates are left: spread evenly over them
+            remaining = np.where(np.isin(np.arange(len(pmf)), positions), 0.0, 1.0)
+            total = remaining.sum()
+        position = int(rng.choice(len(remaining), p=remaining / total))
+        positions.append(position)
+        probabilities.append(float(remaining[position] / total))
+        remaining[position] = 0.0
+    return positions, probabilities
+
+
+def _load(model: bytes, args: str) -> vowpalwabbit.Workspace:
+    fd, path = tempfile.mkstemp(suffix=".vw")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(model)
+        return vowpalwabbit.Workspace(f"{args} -i {path}")
+    finally:
+        os.unlink(path)
