@@ -27,6 +27,7 @@ from bandit.snapshots import Snapshot, SnapshotError, write_atomic
 log = logging.getLogger(__name__)
 REWARD_LOCK = 0x666C_7277  # PostgreSQL advisory lock: reward ids are then assigned in commit order
 BATCH = 1000
+SETTLE_SECONDS = 1.0  # how often to look for events whose reward wait has passed
 
 
 def lock_reward_log(s: Session) -> None:
@@ -43,10 +44,13 @@ class Learner:
         self._published_at = 0.0
         self._kept_at = time.monotonic()
         self._dirty = False
+        self._settled_at = 0.0
 
     def step(self, now: datetime | None = None) -> int:
         """Settle due events, learn the rewards that arrived since the last step; return how many were learned."""
-        self.settle_due(now or utcnow())
+        if now is not None or time.monotonic() - self._settled_at >= SETTLE_SECONDS:
+            self.settle_due(now or utcnow())
+            self._settled_at = time.monotonic()
         learned = self.learn_pending()
         if self._dirty and time.monotonic() - self._published_at >= self.settings.publish_seconds:
             self.publish(keep=time.monotonic() - self._kept_at >= self.settings.keep_version_seconds)

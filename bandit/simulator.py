@@ -1,0 +1,149 @@
+"""A synthetic world to watch the loop learn: items in topics, users with hidden tastes that depend
+on the context, and the reference policies (uniform random, popularity, oracle).
+
+The world knows nothing of feedloop: `simulate` drives any recommender through two callables,
+so the same world measures the real service (through its API) and the baselines.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+TOPICS = {
+    "cooking": ["pasta", "curry", "bread", "soup", "salad", "grill", "dessert", "spices", "noodles", "roast"],
+    "travel": ["beach", "mountain", "city", "island", "hostel", "train", "museum", "road trip", "harbour", "desert"],
+    "sport": ["football", "tennis", "running", "cycling", "swimming", "boxing", "climbing", "rowing", "golf", "skiing"],
+    "music": ["jazz", "guitar", "piano", "orchestra", "vinyl", "festival", "choir", "drums", "opera", "synth"],
+    "science": ["physics", "genome", "telescope", "chemistry", "fossils", "robotics", "climate", "quantum", "neurons", "volcano"],
+    "film": ["thriller", "comedy", "documentary", "western", "animation", "noir", "horror", "romance", "heist", "sci-fi"],
+    "garden": ["roses", "compost", "tomatoes", "orchids", "hedges", "seedlings", "pond", "herbs", "lawn", "greenhouse"],
+    "money": ["savings", "stocks", "mortgage", "budget", "pension", "taxes", "crypto", "insurance", "loans", "bonds"],
+}
+STYLES = ["beginner's guide to", "the best", "a short history of", "weekend", "advanced", "budget", "classic", "modern"]
+FORMATS = ["quick read", "long read", "video", "podcast"]
+CONTEXTS = [{"device": d, "daypart": p} for d in ("mobile", "desktop") for p in ("morning", "evening")]
+# Which format each context favours (logit bonus), the same for everyone: commuters on mobile in the
+# morning listen and skim, people at a desk in the evening watch and read at length.
+FORMAT_BONUS = np.array([
+    [1.0, -1.0, -0.5, 1.5],  # mobile, morning
+    [0.5, -0.5, 1.5, 0.0],  # mobile, evening
+    [1.0, 0.5, -0.5, -0.5],  # desktop, morning
+    [-0.5, 1.5, 1.0, -1.0],  # desktop, evening
+])
+
+
+@dataclass(frozen=True)
+class SimItem:
+    id: str
+    title: str
+    category: str
+    tags: tuple[str, ...]
+
+
+class World:
+    def __init__(self, n_items: int = 1000, n_users: int = 200, seed: int = 0):
+        rng = np.random.default_rng(seed)
+        self.topics = list(TOPICS)
+        self.items = [self._make_item(n, rng) for n in range(n_items)]
+        self.users = [f"user-{u}" for u in range(n_users)]
+        n_topics = len(self.topics)
+        # Hidden tastes in logit space: every user loves one topic and likes another.
+        taste = np.zeros((n_users, n_topics))
+        for u in range(n_users):
+            taste[u, rng.choice(n_topics, size=2, replace=False)] = [3.0, 1.5]
+        self._taste = taste
+        self._quality = rng.normal(0.0, 0.3, size=n_items)
+        self._topic = np.array([self.topics.index(i.category) for i in self.items])
+        self._format = np.array([FORMATS.index(i.tags[-1]) for i in self.items])
+        self._rng = np.random.default_rng(seed + 1)
+
+    def _make_item(self, n: int, rng: np.random.Generator) -> SimItem:
+        topic = self.topics[n % len(self.topics)]
+        words = rng.choice(TOPICS[topic], size=2, replace=False)
+        fmt = FORMATS[(n // len(self.topics)) % len(FORMATS)]
+        title = f"{fmt.capitalize()}: {rng.choice(STYLES)} {words[0]} and {words[1]}"
+        return SimItem(f"sim-{n}", title, topic, (str(words[0]), str(words[1]), fmt))
+
+    def click_probabilities(self, user: int, context: int) -> np.ndarray:
+        logits = -4.0 + self._taste[user][self._topic] + FORMAT_BONUS[context][self._format] + self._quality
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def next_visit(self) -> tuple[int, int]:
+        return int(self._rng.integers(len(self.users))), int(self._rng.integers(len(CONTEXTS)))
+
+    def click(self, p: float) -> float:
+        return float(self._rng.random() < p)
+
+
+Recommend = Callable[[str, dict], str]  # (user id, context) → item id shown
+Feedback = Callable[[str, dict, str, float], None]  # (user id, context, item id, reward)
+
+
+def simulate(world: World, rounds: int, recommend: Recommend, feedback: Feedback) -> np.ndarray:
+    """Run `rounds` visits; return the reward of each round."""
+    index = {item.id: n for n, item in enumerate(world.items)}
+    rewards = np.zeros(rounds)
+    for r in range(rounds):
+        user, ctx = world.next_visit()
+        item_id = recommend(world.users[user], CONTEXTS[ctx])
+        rewards[r] = world.click(world.click_probabilities(user, ctx)[index[item_id]])
+        feedback(world.users[user], CONTEXTS[ctx], item_id, rewards[r])
+    return rewards
+
+
+class Oracle:
+    """Knows the hidden tastes: always shows the item most likely to be clicked."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self._users = {u: n for n, u in enumerate(world.users)}
+
+    def recommend(self, user_id: str, context: dict) -> str:
+        p = self.world.click_probabilities(self._users[user_id], CONTEXTS.index(context))
+        return self.world.items[int(np.argmax(p))].id
+
+    def feedback(self, *_):
+        pass
+
+
+class UniformRandom:
+    def __init__(self, world: World, seed: int = 0):
+        self.ids = [i.id for i in world.items]
+        self.rng = np.random.default_rng(seed)
+
+    def recommend(self, _user: str, _context: dict) -> str:
+        return self.ids[int(self.rng.integers(len(self.ids)))]
+
+    def feedback(self, *_):
+        pass
+
+
+class Popularity:
+    """Shows the item with the best observed click rate so far (Beta(1, 1) prior), for everyone."""
+
+    def __init__(self, world: World, seed: int = 0):
+        self.ids = [i.id for i in world.items]
+        self.clicks = np.zeros(len(self.ids))
+        self.shows = np.zeros(len(self.ids))
+        self._index = {i: n for n, i in enumerate(self.ids)}
+        self.rng = np.random.default_rng(seed)
+
+    def recommend(self, _user: str, _context: dict) -> str:
+        rate = (self.clicks + 1) / (self.shows + 2) + self.rng.random(len(self.ids)) * 1e-9
+        return self.ids[int(np.argmax(rate))]
+
+    def feedback(self, _user, _context, item_id: str, reward: float) -> None:
+        n = self._index[item_id]
+        self.shows[n] += 1
+        self.clicks[n] += reward
+
+
+def ctr_curve(rewards: np.ndarray, buckets: int = 20) -> list[float]:
+    return [float(chunk.mean()) for chunk in np.array_split(rewards, buckets) if len(chunk)]
+
+
+def gap_closed(policy: float, uniform: float, oracle: float) -> float:
+    """Share of the uniform-to-oracle gap that `policy` closes (1.0 = as good as the oracle)."""
+    return (policy - uniform) / (oracle - uniform) if oracle > uniform else 0.0

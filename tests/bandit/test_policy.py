@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from bandit.exploration import EpsilonGreedy, Softmax, SquareCB, exploration_from
+from bandit.features import Candidate, Shared, example
+from bandit.policy import PolicyConfig, VWPolicy, fill_slots
+
+
+def candidates(n: int = 12) -> list[Candidate]:
+    return [Candidate(f"item-{i}", f"cat{i % 4}", (f"tag{i % 3}",), similarity=0.5, q=0.0) for i in range(n)]
+
+
+def train(policy: VWPolicy, rounds: int = 1500, seed: int = 0) -> None:
+    """Users u0..u3 each like one category; a reward of 1 only for it."""
+    rng = np.random.default_rng(seed)
+    items = candidates()
+    for _ in range(rounds):
+        u = int(rng.integers(4))
+        shared = Shared(f"u{u}", {"device": "mobile"}, hour=9, weekday=2)
+        choice = policy.choose(shared, items, 1, rng)
+        position = choice.positions[0]
+        policy.learn(shared, items, position, float(items[position].category == f"cat{u}"), choice.probabilities[0])
+
+
+@pytest.mark.parametrize("exploration", [EpsilonGreedy(0.1), Softmax(5.0), SquareCB(10.0)])
+def test_the_distribution_sums_to_one_and_slots_are_distinct(exploration):
+    policy = VWPolicy(PolicyConfig(exploration=exploration), seed=1)
+    train(policy, 300)
+    choice = policy.choose(Shared("u1"), candidates(), 5, np.random.default_rng(0))
+    assert sum(choice.pmf) == pytest.approx(1.0)
+    assert len(set(choice.positions)) == 5
+    assert all(0 < p <= 1 for p in choice.probabilities)
+
+
+def test_first_slot_probability_is_the_policy_probability():
+    policy = VWPolicy(seed=1)
+    train(policy, 300)
+    choice = policy.choose(Shared("u2"), candidates(), 3, np.random.default_rng(4))
+    assert choice.probabilities[0] == pytest.approx(choice.pmf[choice.positions[0]])
+
+
+def test_slot_probabilities_match_sampling_frequencies():
+    pmf = np.array([0.5, 0.3, 0.2])
+    rng = np.random.default_rng(0)
+    seen = {}
+    for _ in range(4000):
+        positions, probabilities = fill_slots(pmf, 2, rng)
+        seen[tuple(positions)] = probabilities
+    counts = {}
+    rng = np.random.default_rng(1)
+    for _ in range(20000):
+        key = tuple(fill_slots(pmf, 2, rng)[0])
+        counts[key] = counts.get(key, 0) + 1
+    for key, probabilities in seen.items():
+        assert counts[key] / 20000 == pytest.approx(np.prod(probabilities), abs=0.015)
+
+
+def test_learning_is_real_each_user_gets_their_category():
+    policy = VWPolicy(PolicyConfig(exploration=EpsilonGreedy(0.05)), seed=3)
+    train(policy)
+    for u in range(4):
+        pmf = policy.distribution(Shared(f"u{u}", {"device": "mobile"}, 9, 2), candidates())
+        assert candidates()[int(np.argmax(pmf))].category == f"cat{u}"
+        assert max(pmf) >= 0.9
+
+
+def test_explanations_name_the_features_behind_the_score():
+    policy = VWPolicy(seed=3)
+    train(policy)
+    shared = Shared("u1", {"device": "mobile"}, 9, 2)
+    liked, other = candidates()[1], candidates()[2]
+    (score_liked, why), (score_other, _) = policy.explain(shared, liked), policy.explain(shared, other)
+    assert score_liked > score_other + 0.3
+    assert len(why) == 3 and any("c=cat1" in part["feature"] for part in why)
+    assert why[0]["contribution"] > 0
+
+
+def test_a_saved_model_predicts_the_same():
+    policy = VWPolicy(seed=2)
+    train(policy, 500)
+    copy = VWPolicy(policy.config, seed=2, model=policy.to_bytes())
+    shared = Shared("u3", {"device": "mobile"}, 9, 2)
+    assert np.allclose(copy.distribution(shared, candidates()), policy.distribution(shared, candidates()))
+
+
+def test_config_round_trips_through_a_dict():
+    config = PolicyConfig(exploration=Softmax(3.0), bits=16)
+    assert PolicyConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match="unknown exploration"):
+        exploration_from("thompson")
+
+
+def test_examples_escape_what_vw_would_misread():
+    lines = example(Shared("user 1|x", {"page": "a:b"}), [Candidate("id 2", "c|d", ("t t",))], (0, -1.0, 0.5))
+    assert lines[0].startswith("shared |U u=user_1_x |C page=a_b")
+    assert lines[1].startswith("0:-1:0.5 |I i=id_2 |G c=c_d t=t_t")
