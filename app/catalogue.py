@@ -99,6 +99,10 @@ class Catalogue:
         with self._lock:
             return self.index.search(vector, k, exclude) if self.index is not None else []
 
+    def sample(self, n: int, rng: np.random.Generator, exclude: Iterable[str] = ()) -> list[str]:
+        with self._lock:
+            return self.index.sample(n, rng, exclude) if self.index is not None else []
+
     def vector(self, item_id: str) -> np.ndarray | None:
         self.sync()
         with self._lock:

@@ -22,7 +22,7 @@ from app.settings import Settings
 from bandit.features import Candidate, Shared
 from bandit.policy import VWPolicy
 from bandit.qvalues import QTable
-from bandit.snapshots import Snapshot, SnapshotError, write_atomic
+from bandit.snapshots import Snapshot, SnapshotError, file_stamp, write_atomic
 
 log = logging.getLogger(__name__)
 REWARD_LOCK = 0x666C_7277  # PostgreSQL advisory lock: reward ids are then assigned in commit order
@@ -40,7 +40,8 @@ class Learner:
         self.settings = settings
         self.engine = engine
         self.model, self.last_reward_id, self.learned = self._resume()
-        self._generation = int(self.model.version.lstrip("v").split(".")[0] or 0)
+        self._generation = self._last_generation()
+        self._written: tuple[int, int] | None = file_stamp(settings.snapshot_path)
         self._published_at = 0.0
         self._kept_at = time.monotonic()
         self._dirty = False
@@ -51,6 +52,7 @@ class Learner:
         if now is not None or time.monotonic() - self._settled_at >= SETTLE_SECONDS:
             self.settle_due(now or utcnow())
             self._settled_at = time.monotonic()
+        self._adopt_rollback()
         learned = self.learn_pending()
         if self._dirty and time.monotonic() - self._published_at >= self.settings.publish_seconds:
             self.publish(keep=time.monotonic() - self._kept_at >= self.settings.keep_version_seconds)
@@ -135,6 +137,7 @@ class Learner:
         )
         data = snapshot.to_bytes()
         write_atomic(self.settings.snapshot_path, data)
+        self._written = file_stamp(self.settings.snapshot_path)
         self.model.version = version
         if keep:
             with write_session(self.engine) as s:
@@ -144,6 +147,26 @@ class Learner:
         self._published_at = time.monotonic()
         self._dirty = False
         return version
+
+    def _adopt_rollback(self) -> None:
+        """`feedloop models rollback` replaced the snapshot: continue learning from that model."""
+        stamp = file_stamp(self.settings.snapshot_path)
+        if stamp is None or stamp == self._written:
+            return
+        try:
+            snapshot = Snapshot.from_bytes(self.settings.snapshot_path.read_bytes())
+        except SnapshotError as exc:
+            log.warning("ignoring a damaged snapshot written by another process: %s", exc)
+        else:
+            self.model = Model.from_snapshot(snapshot, self.settings.q_alpha)
+            log.info("learner adopted model %s", snapshot.version)
+        self._written = stamp
+
+    def _last_generation(self) -> int:
+        with Session(self.engine) as s:
+            kept = s.exec(select(ModelVersion.version).where(ModelVersion.source == "learner")).all()
+        numbers = [int(v[1:]) for v in [*kept, self.model.version] if v[:1] == "v" and v[1:].isdigit()]
+        return max(numbers, default=0)
 
     def _store_qvalues(self, touched: dict[tuple[str, str], tuple[float, int]]) -> None:
         with write_session(self.engine) as s:

@@ -11,7 +11,7 @@ from app.settings import Settings
 from bandit.exploration import exploration_from
 from bandit.policy import PolicyConfig, VWPolicy
 from bandit.qvalues import QTable
-from bandit.snapshots import Snapshot
+from bandit.snapshots import Snapshot, file_stamp
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 0.1  # how often a worker looks for a new snapshot (one stat call)
@@ -49,12 +49,8 @@ class ModelStore:
             return
         self._checked = now
         path = self.settings.snapshot_path
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            return
-        stamp = (stat.st_mtime_ns, stat.st_size)
-        if stamp == self._stamp:
+        stamp = file_stamp(path)
+        if stamp is None or stamp == self._stamp:
             return
         try:
             model = Model.from_snapshot(Snapshot.from_bytes(path.read_bytes()), self.settings.q_alpha)
@@ -69,3 +65,10 @@ class ModelStore:
         self.refresh()
         with self._lock:
             yield self._model
+
+
+def current_version(settings: Settings) -> str | None:
+    try:
+        return Snapshot.from_bytes(settings.snapshot_path.read_bytes()).version
+    except (FileNotFoundError, ValueError):
+        return None

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from app.catalogue import Catalogue
 from app.db import write_session
 from app.model_store import ModelStore
-from app.models import Event, Item, QValue, Reward, utcnow
+from app.models import Event, Item, Reward, utcnow
 from app.settings import Settings
 from bandit.features import Candidate, Shared
 from bandit.qvalues import segment
@@ -22,7 +22,7 @@ from bandit.qvalues import segment
 log = logging.getLogger(__name__)
 PROFILE_REWARDS = 50  # the user's most recent positive rewards that shape the profile
 PROFILE_HALF_LIFE = 10  # in rewards: the 10th most recent weighs half as much as the newest
-POPULAR_SECONDS = 30.0
+PERSONAL_SHARE = 0.6  # of the N candidates, from FAISS around the profile/query; the rest popular and random
 
 
 @dataclass
@@ -57,7 +57,6 @@ class Recommender:
     def __init__(self, settings: Settings, engine: Engine, catalogue: Catalogue, models: ModelStore, seed: int | None = None):
         self.settings, self.engine, self.catalogue, self.models = settings, engine, catalogue, models
         self.rng = np.random.default_rng(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
-        self._popular: dict[str, tuple[float, list[str]]] = {}  # segment → (fetched at, item ids)
 
     def recommend(self, req: Request) -> Decision:
         started = time.perf_counter()
@@ -111,13 +110,19 @@ class Recommender:
         return [base] + [p for p, _ in rest], [1.0] + [pr for _, pr in rest]
 
     def _candidates(self, s: Session, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
-        vector = self._query_vector(s, req)
-        exclude = set(req.exclude)
-        if vector is None:
-            return self._popular_candidates(s, req, seg)
+        """Neighbours of the user's profile and query, the popular items of the context, and a random
+        sample, so that the bandit can discover what retrieval alone would never offer."""
         n = max(self.settings.candidates, req.k)
-        hits = self.catalogue.search(vector, n, exclude=exclude)
-        if req.baseline_item_id and req.baseline_item_id not in {i for i, _ in hits} and req.baseline_item_id not in exclude:
+        taken = set(req.exclude)
+        vector = self._query_vector(s, req)
+        hits = self.catalogue.search(vector, round(n * PERSONAL_SHARE), exclude=taken) if vector is not None else []
+        taken |= {i for i, _ in hits}
+        with self.models.current() as model:
+            popular = [i for i in model.qvalues.top(seg, n) if i not in taken][: (n - len(hits)) // 2]
+        taken |= set(popular)
+        extra = popular + self.catalogue.sample(n - len(hits) - len(popular), self.rng, exclude=taken)
+        hits += [(i, 0.0) for i in extra]
+        if req.baseline_item_id and req.baseline_item_id not in {i for i, _ in hits} and req.baseline_item_id not in req.exclude:
             hits.append((req.baseline_item_id, 0.0))
         return self._describe(s, hits, seg)
 
@@ -141,24 +146,16 @@ class Recommender:
         return _unit(np.mean(parts, axis=0)) if parts else None
 
     def _popular_candidates(self, s: Session, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
-        """Cold start and fallback: the most rewarded items for this context segment, then a diverse random sample."""
+        """Fallback when retrieval fails: the context's popular items, then random ones, from the database alone."""
         n = max(self.settings.candidates, req.k)
         exclude = set(req.exclude)
-        popular = [i for i in self._popular_ids(s, seg) if i not in exclude][: n // 2]
+        with self.models.current() as model:
+            popular = [i for i in model.qvalues.top(seg, n) if i not in exclude][: n // 2]
         live = s.exec(
             select(Item.id).where(col(Item.deleted_at).is_(None), col(Item.id).not_in(popular + list(exclude)))
             .order_by(func.random()).limit(n - len(popular))
         ).all()
         return self._describe(s, [(i, 0.0) for i in popular + list(live)], seg)
-
-    def _popular_ids(self, s: Session, seg: str) -> list[str]:
-        checked, ids = self._popular.get(seg, (0.0, []))
-        if time.monotonic() - checked > POPULAR_SECONDS:
-            ids = list(s.exec(
-                select(QValue.item_id).where(QValue.segment == seg).order_by(col(QValue.q).desc()).limit(self.settings.candidates)
-            ).all())
-            self._popular[seg] = (time.monotonic(), ids)
-        return ids
 
     def _describe(self, s: Session, hits: list[tuple[str, float]], seg: str) -> tuple[list[Candidate], dict[str, str]]:
         rows = {r.id: r for r in s.exec(

@@ -19,7 +19,9 @@ from bandit.features import Candidate, Shared, action_features, example, shared_
 
 FNV_PRIME = 16777619  # VW hashes a quadratic feature as (h1 * FNV_PRIME) ^ h2
 CONSTANT_HASH = 11650396
-DEFAULT_INTERACTIONS = ("UI", "UG", "CI", "CG", "TG", "US", "CS")
+# user × item groups, context × item groups, and both × retrieval scores. Crossing time or item ids
+# diluted learning in the simulator (docs/benchmarks.md), so time enters linearly.
+DEFAULT_INTERACTIONS = ("UG", "CG", "US", "CS")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class PolicyConfig:
     exploration: Exploration = EpsilonGreedy()
     interactions: tuple[str, ...] = DEFAULT_INTERACTIONS
     bits: int = 18
-    learning_rate: float = 0.5
+    learning_rate: float = 4.0
 
     def to_dict(self) -> dict:
         kind = {"EpsilonGreedy": "epsilon", "Softmax": "softmax", "SquareCB": "squarecb"}[type(self.exploration).__name__]

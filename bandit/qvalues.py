@@ -26,6 +26,7 @@ class QTable:
         self.initial = initial
         self._q: dict[tuple[str, str], float] = {}
         self._n: dict[tuple[str, str], int] = {}
+        self._top: dict[str, list[str]] = {}  # segment → item ids by Q, built on demand
 
     def get(self, item_id: str, seg: str) -> float:
         return self._q.get((item_id, seg), self.initial)
@@ -39,7 +40,15 @@ class QTable:
         q += self.alpha * (reward - q)
         self._q[key] = q
         self._n[key] = self._n.get(key, 0) + 1
+        self._top.pop(seg, None)
         return q
+
+    def top(self, seg: str, n: int) -> list[str]:
+        """The n items with the highest Q in the segment: the popular items for that context."""
+        if seg not in self._top:
+            ranked = sorted(((q, item) for (item, s), q in self._q.items() if s == seg), reverse=True)
+            self._top[seg] = [item for _, item in ranked[:1000]]
+        return self._top[seg][:n]
 
     def rows(self) -> list[tuple[str, str, float, int]]:
         return [(item, seg, q, self._n[(item, seg)]) for (item, seg), q in self._q.items()]

@@ -49,11 +49,16 @@ class World:
         self.items = [self._make_item(n, rng) for n in range(n_items)]
         self.users = [f"user-{u}" for u in range(n_users)]
         n_topics = len(self.topics)
-        # Hidden tastes in logit space: every user loves one topic and likes another.
+        # Hidden tastes in logit space: each user loves the topic of their kind and likes one more of their own.
+        self._kind = rng.integers(n_topics, size=n_users)
         taste = np.zeros((n_users, n_topics))
         for u in range(n_users):
-            taste[u, rng.choice(n_topics, size=2, replace=False)] = [3.0, 1.5]
+            taste[u, rng.choice(np.delete(np.arange(n_topics), self._kind[u]))] = 1.5
+            taste[u, self._kind[u]] = 3.0
         self._taste = taste
+        # What the app knows of a user (an interest picked at sign-up): right for 80% of them.
+        wrong = rng.random(n_users) < 0.2
+        self._declared = np.where(wrong, rng.integers(n_topics, size=n_users), self._kind)
         self._quality = rng.normal(0.0, 0.3, size=n_items)
         self._topic = np.array([self.topics.index(i.category) for i in self.items])
         self._format = np.array([FORMATS.index(i.tags[-1]) for i in self.items])
@@ -73,6 +78,10 @@ class World:
     def next_visit(self) -> tuple[int, int]:
         return int(self._rng.integers(len(self.users))), int(self._rng.integers(len(CONTEXTS)))
 
+    def context(self, user: int, context: int) -> dict:
+        """What the app sends with a request: device and time of day, and the user's declared interest."""
+        return {**CONTEXTS[context], "interest": self.topics[self._declared[user]]}
+
     def click(self, p: float) -> float:
         return float(self._rng.random() < p)
 
@@ -87,9 +96,10 @@ def simulate(world: World, rounds: int, recommend: Recommend, feedback: Feedback
     rewards = np.zeros(rounds)
     for r in range(rounds):
         user, ctx = world.next_visit()
-        item_id = recommend(world.users[user], CONTEXTS[ctx])
+        context = world.context(user, ctx)
+        item_id = recommend(world.users[user], context)
         rewards[r] = world.click(world.click_probabilities(user, ctx)[index[item_id]])
-        feedback(world.users[user], CONTEXTS[ctx], item_id, rewards[r])
+        feedback(world.users[user], context, item_id, rewards[r])
     return rewards
 
 
@@ -101,7 +111,8 @@ class Oracle:
         self._users = {u: n for n, u in enumerate(world.users)}
 
     def recommend(self, user_id: str, context: dict) -> str:
-        p = self.world.click_probabilities(self._users[user_id], CONTEXTS.index(context))
+        situation = {k: context[k] for k in ("device", "daypart")}
+        p = self.world.click_probabilities(self._users[user_id], CONTEXTS.index(situation))
         return self.world.items[int(np.argmax(p))].id
 
     def feedback(self, *_):

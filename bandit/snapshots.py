@@ -82,3 +82,12 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """(mtime, size): a cheap way to notice that a snapshot file was replaced."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size

@@ -87,6 +87,21 @@ class VectorIndex:
                 hits.append((item_id, float(score)))
         return hits[:k]
 
+    def sample(self, n: int, rng: np.random.Generator, exclude: Iterable[str] = ()) -> list[str]:
+        """Up to n distinct live item ids drawn uniformly, skipping `exclude`."""
+        exclude = set(exclude)
+        picked: dict[str, None] = {}
+        for _ in range(4):  # a few draws usually suffice; tombstones and exclusions only thin them out
+            want = n - len(picked)
+            if want <= 0 or not self._labels:
+                break
+            rows = rng.choice(len(self._labels), size=min(len(self._labels), 2 * want), replace=False)
+            for row in rows:
+                label = self._labels[row]
+                if label is not None and label not in exclude and len(picked) < n:
+                    picked[label] = None
+        return list(picked)
+
     def save(self, path: str | Path, meta: dict) -> None:
         """Write index, labels and `meta` to one file atomically (temp file, fsync, rename)."""
         path = Path(path)
