@@ -76,6 +76,16 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
         for _ in range(6):
             status, body = call(server.base + "/api/v1/search?q=paddle%20boat&k=1", key)
             assert status == 200 and body["items"][0]["id"] == "kayak"
+
+        # The embedded learner: a posted reward reaches the model that serves the next requests.
+        status, first = call(server.base + "/api/v1/recommendations", key, {"user_id": "u1", "k": 1})
+        assert status == 200 and first["model_version"] == "v0"
+        assert call(server.base + "/api/v1/rewards", key, {"event_id": first["event_id"], "reward": 1.0})[0] == 202
+        posted = time.monotonic()
+        versions = set()
+        while time.monotonic() - posted < 5 and len(versions - {"v0"}) == 0:
+            versions.add(call(server.base + "/api/v1/recommendations", key, {"user_id": "u1", "k": 1})[1]["model_version"])
+        assert versions - {"v0"}, "no worker picked up a new model within 5 s"  # the figure is in docs/benchmarks.md
     finally:
         server.stop()
 
