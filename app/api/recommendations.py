@@ -6,14 +6,16 @@ from sqlmodel import col, select
 
 from app import db
 from app.api import bp
-from app.api.schemas import (EventOut, LoggedItem, LoggedReward, RecommendationRequest, RecommendationResponse,
-                             RewardBatch, RewardItem, RewardResult)
+from app.api.schemas import (ApprenticeReport, EventOut, LoggedItem, LoggedReward, LoopStatus, RecommendationRequest,
+                             RecommendationResponse, RewardBatch, RewardItem, RewardResult)
 from app.errors import ApiError, invalid
 from app.models import Event, Reward, utcnow
 from app.openapi import endpoint
 from app.recommender import Request
 from app.rewards import RewardIn, store_rewards
 from bandit.features import Candidate, Shared
+
+APPRENTICE_WINDOW = 1000  # recent decisions the apprentice report covers
 
 
 @bp.post("/recommendations")
@@ -83,3 +85,26 @@ def post_rewards(body):
     if not accepted and not duplicates and errors:
         raise ApiError(422, "no_reward_accepted", "no reward in the request was accepted", errors)
     return RewardResult(accepted=accepted, duplicates=duplicates, errors=errors).model_dump(), 202
+
+
+@bp.get("/loop")
+@endpoint(summary="Loop mode, serving model and apprentice agreement", responses={200: LoopStatus}, tag="loop")
+def loop_status():
+    """In apprentice mode the app's baseline is served first while the policy learns; `agreement` tells how often
+    the policy would have chosen the same, so the app knows when to switch FEEDLOOP_LOOP_MODE to online."""
+    recent = db.session().exec(
+        select(Event.id, Event.baseline_item_id, Event.policy_item_id)
+        .where(col(Event.baseline_item_id).is_not(None)).order_by(col(Event.created_at).desc()).limit(APPRENTICE_WINDOW)
+    ).all()
+    rewards = db.session().exec(
+        select(Reward.value).where(col(Reward.event_id).in_([e.id for e in recent]),
+                                   col(Reward.item_id).in_({e.baseline_item_id for e in recent}))
+    ).all() if recent else []
+    with current_app.extensions["models"].current() as model:
+        version = model.version
+    report = ApprenticeReport(
+        events=len(recent),
+        agreement=sum(e.baseline_item_id == e.policy_item_id for e in recent) / len(recent) if recent else None,
+        baseline_reward=sum(rewards) / len(rewards) if rewards else None,
+    )
+    return LoopStatus(mode=current_app.config["FEEDLOOP"].loop_mode, model_version=version, apprentice=report).model_dump()

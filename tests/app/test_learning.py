@@ -130,3 +130,28 @@ def test_rollback_export_and_import(app, config, client, auth, catalogue, learne
     refused = runner.invoke(main, ["models", "import", str(archive)])
     assert refused.exit_code != 0 and "not a feedloop model archive" in refused.output
     assert "no model version" in runner.invoke(main, ["models", "rollback", "v999"]).output
+
+
+def test_apprentice_mode_serves_the_baseline_and_reports_agreement(config):
+    from tests.conftest import CATALOGUE, make_app, new_key
+
+    app = make_app({**config, "loop_mode": "apprentice"})
+    client, auth = app.test_client(), {"Authorization": f"Bearer {new_key(app)}"}
+    client.post("/api/v1/items", json={"items": CATALOGUE}, headers=auth)
+    learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
+    for _ in range(20):
+        body = recommend(client, auth, k=3, baseline_item_id="novel")
+        assert body["items"][0]["id"] == "novel" and body["items"][0]["probability"] == 1.0
+        client.post("/api/v1/rewards", json={"event_id": body["event_id"], "reward": 1.0}, headers=auth)
+        learner.step()
+        learner.publish()
+    status = client.get("/api/v1/loop", headers=auth).json
+    assert status["mode"] == "apprentice" and status["apprentice"]["events"] == 20
+    assert status["apprentice"]["baseline_reward"] == 1.0
+    assert 0.5 <= status["apprentice"]["agreement"] <= 1.0  # the policy learned to pick the baseline's choice
+    app.extensions["db_engine"].dispose()
+
+
+def test_online_mode_ignores_the_baseline_for_serving(client, auth, catalogue):
+    status = client.get("/api/v1/loop", headers=auth).json
+    assert status == {"mode": "online", "model_version": "v0", "apprentice": {"events": 0, "agreement": None, "baseline_reward": None}}
