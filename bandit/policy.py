@@ -37,6 +37,7 @@ class PolicyConfig:
     interactions: tuple[str, ...] = DEFAULT_INTERACTIONS
     bits: int = 18
     learning_rate: float = 4.0
+    cb_type: str = "mtr"
 
     def to_dict(self) -> dict:
         kind = {"EpsilonGreedy": "epsilon", "Softmax": "softmax", "SquareCB": "squarecb"}[type(self.exploration).__name__]
@@ -46,6 +47,7 @@ class PolicyConfig:
             "interactions": list(self.interactions),
             "bits": self.bits,
             "learning_rate": self.learning_rate,
+            "cb_type": self.cb_type,
         }
 
     @classmethod
@@ -55,12 +57,13 @@ class PolicyConfig:
             interactions=tuple(d["interactions"]),
             bits=int(d["bits"]),
             learning_rate=float(d["learning_rate"]),
+            cb_type=d.get("cb_type", "mtr"),
         )
 
     def vw_args(self, seed: int) -> str:
         quadratics = " ".join(f"-q {pair}" for pair in self.interactions)
         return (
-            f"--cb_explore_adf --cb_type mtr --quiet -b {self.bits} -l {self.learning_rate} "
+            f"--cb_explore_adf --cb_type {self.cb_type} --quiet -b {self.bits} -l {self.learning_rate} "
             f"{quadratics} {self.exploration.vw_args()} --random_seed {seed}"
         )
 

@@ -1,0 +1,233 @@
+"""Recommendation benchmarks at 100k items, N = 100 candidates, k = 10: in process, over HTTP under
+`feedloop serve` (2 workers), the floor (FAISS search + VW predict alone), and learner throughput.
+
+Bounded: the catalogue is random unit vectors (no encoding); each latency pass stops after
+REQUESTS requests or BUDGET_S seconds; the HTTP load runs CONCURRENCY clients for at most HTTP_S seconds.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from sqlalchemy import insert
+
+ITEMS, N, K, DIM = 100_000, 100, 10, 384
+USERS = 500
+REQUESTS, BUDGET_S = 2_000, 60.0
+HTTP_REQUESTS, HTTP_S, CONCURRENCY = 6_000, 60.0, 8
+LEARN_REWARDS = 5_000
+TARGETS = {"p50_ms": 5.0, "p99_ms": 20.0, "http_rps": 300, "floor_ratio": 2.0, "learn_per_s": 2_000}
+
+
+def run() -> Iterator[dict]:
+    with tempfile.TemporaryDirectory(prefix="feedloop-bench-") as home:
+        app = build_service(Path(home))
+        rec = app.extensions["recommender"]
+        contexts = [{"device": d, "daypart": p} for d in ("mobile", "desktop") for p in ("morning", "evening")]
+        rng = np.random.default_rng(0)
+        warm_history(app, rng, contexts)
+
+        def one():
+            from app.recommender import Request
+
+            rec.recommend(Request(user_id=f"user-{rng.integers(USERS)}", context=contexts[rng.integers(4)], k=K))
+
+        in_process = latencies(one)
+        floor = latencies(floor_call(app, rng))
+        rows = [
+            ["in process: recommend (retrieve, rerank, log)", *summary(in_process)],
+            ["floor: FAISS top-100 + VW predict", *summary(floor)],
+        ]
+        ratio = np.percentile(in_process, 50) / np.percentile(floor, 50)
+        learn_rate = learner_throughput(app, rng, contexts)
+        http = http_load(Path(home))
+        app.extensions["db_engine"].dispose()
+    yield {
+        "title": f"Recommendation latency at {ITEMS:,} items, N = {N}, k = {K}",
+        "columns": ["path", "requests", "p50 ms", "p99 ms", "mean ms"],
+        "rows": rows + [["HTTP, feedloop serve (2 workers), " + f"{CONCURRENCY} clients", http["count"],
+                         f"{http['p50']:.2f}", f"{http['p99']:.2f}", f"{http['mean']:.2f}"]],
+        "note": f"HTTP throughput: {http['rps']:.0f} requests/s. In-process p50 is {ratio:.1f}× the floor. "
+                f"Learner: {learn_rate:,.0f} rewards/s with {N} candidates per event. Targets: in-process p50 ≤ "
+                f"{TARGETS['p50_ms']} ms, p99 ≤ {TARGETS['p99_ms']} ms; HTTP ≥ {TARGETS['http_rps']} requests/s; "
+                f"p50 ≤ {TARGETS['floor_ratio']}× floor; learner ≥ {TARGETS['learn_per_s']:,} rewards/s.",
+    }
+
+
+def build_service(home: Path):
+    """A feedloop on SQLite with ITEMS random unit vectors stored as if they had been encoded."""
+    from app import create_app, db
+    from app.models import CatalogueChange, Item, ItemVector, utcnow
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    app = create_app({"home": str(home), "env": "test"})
+    engine = app.extensions["db_engine"]
+    db.upgrade(engine)
+    model_id = app.extensions["catalogue"].encoder.model_id
+    rng = np.random.default_rng(1)
+    now = utcnow()
+    with engine.begin() as conn:
+        for start in range(0, ITEMS, 10_000):
+            ids = [f"item-{n}" for n in range(start, start + 10_000)]
+            vectors = rng.normal(size=(len(ids), DIM)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            conn.execute(insert(Item), [dict(id=i, title=f"Item {i}", description="", category=f"cat{n % 40}",
+                                             tags=[f"tag{n % 7}", f"tag{n % 11}"], attributes={}, created_at=now,
+                                             updated_at=now) for n, i in enumerate(ids, start)])
+            conn.execute(insert(ItemVector), [dict(item_id=i, model_id=model_id, text_hash="", vector=v.tobytes(),
+                                                   updated_at=now) for i, v in zip(ids, vectors)])
+            conn.execute(insert(CatalogueChange), [dict(item_id=i, created_at=now) for i in ids])
+    app.extensions["catalogue"].warm_up()
+    return app
+
+
+def warm_history(app, rng, contexts) -> None:
+    """Some rewards, so that users have profiles and the model and Q-values are not empty."""
+    from app.learner import Learner
+    from app.recommender import Request
+    from app.rewards import RewardIn, store_rewards
+    from app import db
+
+    rec = app.extensions["recommender"]
+    rewards = []
+    for n in range(1_000):
+        d = rec.recommend(Request(user_id=f"user-{n % USERS}", context=contexts[n % 4], k=K))
+        rewards.append(RewardIn(d.event_id, float(rng.random() < 0.3)))
+    with db.write_session(app.extensions["db_engine"]) as s:
+        store_rewards(s, app.config["FEEDLOOP"], rewards)
+    learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
+    learner.step()
+    learner.publish()
+
+
+def floor_call(app, rng) -> Callable[[], None]:
+    from bandit.features import Candidate, Shared
+
+    catalogue = app.extensions["catalogue"]
+    vectors = [catalogue.vector(f"item-{n}") for n in range(200)]
+    shared = Shared("user-1", {"device": "mobile", "daypart": "morning"}, 9, 2)
+
+    def call():
+        hits = catalogue.index.search(vectors[rng.integers(200)], N)
+        candidates = [Candidate(i, f"cat{hash(i) % 40}", ("tag1",), s, 0.0) for i, s in hits]
+        with app.extensions["models"].current() as model:
+            model.policy.distribution(shared, candidates)
+
+    return call
+
+
+def latencies(call: Callable[[], None]) -> np.ndarray:
+    times, deadline = [], time.monotonic() + BUDGET_S
+    for _ in range(REQUESTS):
+        if time.monotonic() > deadline:
+            break
+        start = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - start) * 1000)
+    return np.array(times[len(times) // 10:])  # the first tenth warms caches
+
+
+def summary(ms: np.ndarray) -> list:
+    return [len(ms), f"{np.percentile(ms, 50):.2f}", f"{np.percentile(ms, 99):.2f}", f"{ms.mean():.2f}"]
+
+
+def learner_throughput(app, rng, contexts) -> float:
+    from app import db
+    from app.learner import Learner
+    from app.recommender import Request
+    from app.rewards import RewardIn, store_rewards
+
+    rec = app.extensions["recommender"]
+    events = [rec.recommend(Request(user_id=f"user-{n % USERS}", context=contexts[n % 4], k=K)).event_id
+              for n in range(LEARN_REWARDS)]
+    with db.write_session(app.extensions["db_engine"]) as s:
+        store_rewards(s, app.config["FEEDLOOP"], [RewardIn(e, float(rng.random() < 0.3)) for e in events])
+    learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
+    learner.learn_pending()  # catch up with the warm-up history first
+    start = time.perf_counter()
+    learned = 0
+    while (n := learner.learn_pending()):
+        learned += n
+    return learned / (time.perf_counter() - start)
+
+
+def http_load(home: Path) -> dict:
+    port = _free_port()
+    env = {**os.environ, "FEEDLOOP_HOME": str(home), "FEEDLOOP_ENV": "test"}
+    server = subprocess.Popen([str(Path(sys.executable).with_name("feedloop")), "serve", "--port", str(port),
+                               "--workers", "2", "--threads", "4"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        key = subprocess.run([str(Path(sys.executable).with_name("feedloop")), "keys", "create", "--name", "bench"],
+                             env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        _wait_ready(port)
+        return _drive(port, key)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def _drive(port: int, key: str) -> dict:
+    times: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + HTTP_S
+    per_client = HTTP_REQUESTS // CONCURRENCY
+
+    def client(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        for i in range(per_client):
+            if time.monotonic() > deadline:
+                break
+            body = json.dumps({"user_id": f"user-{(n * per_client + i) % USERS}", "k": K,
+                               "context": {"device": "mobile", "daypart": "evening"}})
+            start = time.perf_counter()
+            conn.request("POST", "/api/v1/recommendations", body, headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                with lock:
+                    times.append((time.perf_counter() - start) * 1000)
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CONCURRENCY)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    ms = np.array(times)
+    return {"count": len(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99), "mean": ms.mean(),
+            "rps": len(ms) / elapsed}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(port: int, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"feedloop serve was not ready within {timeout:.0f} s")
