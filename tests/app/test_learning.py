@@ -15,23 +15,31 @@ def learner(app):
     return Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
 
 
-def train_to_like(client, auth, learner, liked: str, rounds: int = 60) -> None:
+def train_to_like(client, auth, learner, liked: str, rounds: int = 40) -> None:
+    """The user clicks `liked` wherever it is shown and ignores the first slot otherwise."""
     for _ in range(rounds):
-        body = recommend(client, auth, k=1, context={"device": "mobile"})
-        reward = 1.0 if body["items"][0]["id"] == liked else 0.0
-        client.post("/api/v1/rewards", json={"event_id": body["event_id"], "reward": reward}, headers=auth)
+        body = recommend(client, auth, k=3, context={"device": "mobile"})
+        shown = [i["id"] for i in body["items"]]
+        rewards = [{"event_id": body["event_id"], "item_id": shown[0], "reward": 0.0}] if shown[0] != liked else []
+        if liked in shown:
+            rewards.append({"event_id": body["event_id"], "item_id": liked, "reward": 1.0})
+        client.post("/api/v1/rewards", json={"rewards": rewards}, headers=auth)
         learner.step()
-        learner.publish()
+    learner.publish()
 
 
 def test_rewards_change_what_the_user_is_recommended(app, client, auth, catalogue, learner):
     app.extensions["recommender"].rng = np.random.default_rng(5)
     before = recommend(client, auth, k=1, context={"device": "mobile"})
     train_to_like(client, auth, learner, liked="drone")
-    after = recommend(client, auth, k=1, context={"device": "mobile"})
-    assert after["model_version"] != before["model_version"]
-    assert after["items"][0]["id"] == "drone" and after["items"][0]["probability"] >= 0.9
-    event = client.get(f"/api/v1/recommendations/{after['event_id']}", headers=auth).json
+    app.extensions["models"]._checked = 0.0  # as if the next request came CHECK_SECONDS later
+    after = [recommend(client, auth, k=1, context={"device": "mobile"}) for _ in range(20)]
+    assert after[0]["model_version"] != before["model_version"]
+    firsts = [a["items"][0] for a in after]
+    assert sum(f["id"] == "drone" for f in firsts) >= 15
+    assert all(f["probability"] >= 0.9 for f in firsts if f["id"] == "drone")
+    event = client.get(f"/api/v1/recommendations/{next(a for a in after if a['items'][0]['id'] == 'drone')['event_id']}",
+                       headers=auth).json
     assert event["items"][0]["explanation"][0]["contribution"] > 0
 
 
