@@ -50,15 +50,18 @@ def init() -> None:
 @click.option("--timeout", default=120, show_default=True, type=int, help="seconds before a stuck worker is restarted")
 @click.option("--dev", is_flag=True, help="Flask's development server (debugger) instead of gunicorn")
 @click.option("--no-learner", is_flag=True, help="serve only; a separate `feedloop learner` learns (scaled layout)")
-def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: bool, no_learner: bool) -> None:
-    """Serve the HTTP API; unless --no-learner, a learner sidecar learns from rewards as they arrive."""
+@click.option("--no-scheduler", is_flag=True, help="no scheduled jobs here; a separate `feedloop scheduler` runs them")
+def serve(host: str, port: int, workers: int, threads: int, timeout: int, dev: bool, no_learner: bool,
+          no_scheduler: bool) -> None:
+    """Serve the HTTP API. Unless told otherwise, sidecars learn from rewards as they arrive and run the
+    scheduled jobs, so that one command is a whole feedloop."""
     _app()  # fail here, with a readable message, on bad configuration
     from app.serve import run, run_dev
 
     if dev:
-        run_dev(_app(warm=True), host, port, learner=not no_learner)
+        run_dev(_app(warm=True), host, port, learner=not no_learner, scheduler=not no_scheduler)
     else:
-        run(host, port, workers, threads, timeout, learner=not no_learner)
+        run(host, port, workers, threads, timeout, learner=not no_learner, scheduler=not no_scheduler)
 
 
 @main.command()
@@ -80,6 +83,64 @@ def learner() -> None:
             Learner(settings, engine).run(stop)
     except AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the scheduled jobs (`feedloop jobs list` shows them). Run exactly one per database."""
+    import signal
+
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from app.locks import AlreadyRunning, single_instance
+    from app.scheduler import schedule
+
+    app = _app()
+    try:
+        with single_instance("scheduler", app.config["FEEDLOOP"], app.extensions["db_engine"]):
+            jobs = schedule(app, BlockingScheduler(timezone="UTC"))
+            for sig in (signal.SIGTERM, signal.SIGINT):  # a run in progress finishes before the process exits
+                signal.signal(sig, lambda *_: jobs.shutdown(wait=False))
+            jobs.start()
+    except AlreadyRunning as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled jobs: what they are, how their recent runs went, and running one now."""
+
+
+@jobs.command("list")
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(0, 1000), help="recent runs shown per job")
+def jobs_list(runs: int) -> None:
+    from app.jobs import JOBS
+    from app.models import JobRun
+
+    app = _app()
+    settings = app.config["FEEDLOOP"]
+    with Session(app.extensions["db_engine"]) as s:
+        for name, (job, interval) in JOBS.items():
+            click.echo(f"{name}\tevery {getattr(settings, interval)} s\t{job.__doc__.split('.')[0].strip()}")
+            recent = s.exec(select(JobRun).where(JobRun.job == name).order_by(JobRun.id.desc()).limit(runs)).all()
+            for run in recent:
+                took = f"{(run.finished_at - run.started_at).total_seconds():.1f} s" if run.finished_at else "-"
+                click.echo(f"  {run.started_at:%Y-%m-%d %H:%M:%S}\t{run.status}\t{took}\t{run.detail}")
+
+
+@jobs.command("run")
+@click.argument("name")
+def jobs_run(name: str) -> None:
+    """Run the job NAME now, once, and wait for it."""
+    from app.jobs import JOBS
+    from app.scheduler import run_job
+
+    if name not in JOBS:
+        raise click.ClickException(f"unknown job {name!r}; the jobs are: {', '.join(JOBS)}")
+    run = run_job(_app(), name)
+    click.echo(f"{name}: {run.status}: {run.detail}")
+    if run.status != "ok":
+        sys.exit(1)
 
 
 @main.group()

@@ -12,8 +12,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-
-
 class ApiKey(SQLModel, table=True):
     __tablename__ = "api_keys"
 
@@ -133,3 +131,16 @@ class QValue(SQLModel, table=True):
     q: float
     n: int
     updated_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job: what the operator sees in `feedloop jobs list` (and later the dashboard)."""
+
+    __tablename__ = "job_runs"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    job: str = Field(max_length=64, index=True)
+    status: str = Field(max_length=16)  # running, ok, failed, skipped
+    detail: str = Field(default="", sa_type=Text)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
+    finished_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True))

@@ -1,5 +1,6 @@
 """`feedloop serve`: gunicorn with the app built in each worker (torch and FAISS do not survive fork well),
-and, in the embedded layout, the learner as a sidecar process that lives and dies with the server."""
+and, in the embedded layout, the learner and the scheduler as sidecar processes that live and die with
+the server, so that however many workers serve, exactly one process learns and one runs the jobs."""
 from __future__ import annotations
 
 import subprocess
@@ -9,7 +10,8 @@ import threading
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-LEARNER_COMMAND = [sys.executable, "-m", "app", "learner"]
+SIDECARS = {"learner": [sys.executable, "-m", "app", "learner"],
+            "scheduler": [sys.executable, "-m", "app", "scheduler"]}
 
 
 def _one_thread_per_worker(_server, _worker) -> None:
@@ -22,36 +24,37 @@ def _one_thread_per_worker(_server, _worker) -> None:
 
 
 class Server(BaseApplication):
-    def __init__(self, options: dict, learner: bool):
+    def __init__(self, options: dict, sidecars: list[str]):
         self.options = options
-        self.learner = learner
-        self._sidecar: subprocess.Popen | None = None
+        self.sidecars = sidecars
+        self._running: dict[str, subprocess.Popen] = {}
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
         self.cfg.set("post_fork", _one_thread_per_worker)
-        if self.learner:
-            self.cfg.set("when_ready", self._start_learner)
-            self.cfg.set("on_exit", self._stop_learner)
+        self.cfg.set("when_ready", self._start_sidecars)
+        self.cfg.set("on_exit", self._stop_sidecars)
 
     def load(self):
         from app import create_app
 
         return create_app(warm=True)
 
-    def _start_learner(self, server) -> None:
-        self._sidecar = subprocess.Popen(LEARNER_COMMAND)
-        server.log.info("learner sidecar started (pid %s)", self._sidecar.pid)
+    def _start_sidecars(self, server) -> None:
+        for name in self.sidecars:
+            self._running[name] = subprocess.Popen(SIDECARS[name])
+            server.log.info("%s sidecar started (pid %s)", name, self._running[name].pid)
 
-    def _stop_learner(self, _server) -> None:
-        if self._sidecar is not None:
-            self._sidecar.terminate()
-            self._sidecar.wait(timeout=30)
+    def _stop_sidecars(self, _server) -> None:
+        for process in self._running.values():
+            process.terminate()
+        for process in self._running.values():
+            process.wait(timeout=30)
 
 
-def run(host: str, port: int, workers: int, threads: int, timeout: int, learner: bool) -> None:
+def run(host: str, port: int, workers: int, threads: int, timeout: int, learner: bool, scheduler: bool) -> None:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -61,14 +64,21 @@ def run(host: str, port: int, workers: int, threads: int, timeout: int, learner:
         "graceful_timeout": 30,
         "accesslog": "-",
     }
-    Server(options, learner).run()
+    Server(options, [name for name, wanted in (("learner", learner), ("scheduler", scheduler)) if wanted]).run()
 
 
-def run_dev(app: Flask, host: str, port: int, learner: bool) -> None:
+def run_dev(app: Flask, host: str, port: int, learner: bool, scheduler: bool) -> None:
+    """Flask's server in one process: the learner and the scheduler run as threads beside it."""
     if learner:
         from app.learner import Learner
 
         stop = threading.Event()
         worker = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
         threading.Thread(target=worker.run, args=(stop,), daemon=True, name="learner").start()
+    if scheduler:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from app.scheduler import schedule
+
+        schedule(app, BackgroundScheduler(timezone="UTC", daemon=True)).start()
     app.run(host=host, port=port, debug=True, use_reloader=False, threaded=True)

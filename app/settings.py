@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     publish_seconds: float = Field(0.5, gt=0)  # how often the learner publishes a snapshot while learning
     keep_version_seconds: int = Field(600, ge=1)  # how often a snapshot is also kept as a model version
 
+    # Scheduled jobs
+    reindex_seconds: int = Field(3600, ge=1)  # encode what lacks a vector, save the index for fast restarts
+
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_items_per_request: int = Field(10_000, ge=1)
 

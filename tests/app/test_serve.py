@@ -1,4 +1,5 @@
-"""The README's path end to end: init, create a key, `feedloop serve` (gunicorn), upload, search, restart."""
+"""The README's path end to end: init, create a key, `feedloop serve` (gunicorn), upload, search, learn, run
+jobs, restart."""
 import json
 import os
 import signal
@@ -31,11 +32,16 @@ def call(url: str, key: str | None = None, body: dict | None = None) -> tuple[in
         return e.code, json.loads(e.read())
 
 
+def job_runs(env: dict) -> list[str]:
+    listing = subprocess.run([FEEDLOOP, "jobs", "list"], env=env, check=True, capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if line.startswith("  ")]
+
+
 class Server:
-    def __init__(self, env: dict, port: int):
+    def __init__(self, env: dict, port: int, *flags: str):
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [FEEDLOOP, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            [FEEDLOOP, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", *flags],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 120
@@ -86,12 +92,22 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
         while time.monotonic() - posted < 5 and len(versions - {"v0"}) == 0:
             versions.add(call(server.base + "/api/v1/recommendations", key, {"user_id": "u1", "k": 1})[1]["model_version"])
         assert versions - {"v0"}, "no worker picked up a new model within 5 s"  # the figure is in docs/benchmarks.md
+
+        # The embedded scheduler: its first reindex run, at start-up, is in the job log.
+        deadline = time.monotonic() + 60
+        while not any("\tok\t" in run for run in job_runs(env)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert any("\tok\t" in run for run in job_runs(env))
     finally:
         server.stop()
 
-    server = Server(env, port)
+    # Restarted as one host of the scaled layout: it serves what was stored, and runs no jobs.
+    before = job_runs(env)
+    server = Server(env, port, "--no-learner", "--no-scheduler")
     try:
         status, body = call(server.base + "/api/v1/search?q=sleeping%20outdoors&k=1", key)
         assert status == 200 and body["items"][0]["id"] == "tent"
+        time.sleep(2)
+        assert job_runs(env) == before
     finally:
         server.stop()
