@@ -150,6 +150,8 @@ class EventOut(BaseModel):
     context: dict[str, Any]
     items: list[LoggedItem]
     model_version: str
+    explained_by: str = Field(description="the model version whose weights explain the ranking: the deciding model when "
+                                          "it is still serving or was kept, otherwise the one serving now")
     fallback: bool
     deferred: bool
     activated: bool

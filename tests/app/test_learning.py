@@ -163,3 +163,24 @@ def test_apprentice_mode_serves_the_baseline_and_reports_agreement(config):
 def test_online_mode_ignores_the_baseline_for_serving(client, auth, catalogue):
     status = client.get("/api/v1/loop", headers=auth).json
     assert status == {"mode": "online", "model_version": "v0", "apprentice": {"events": 0, "agreement": None, "baseline_reward": None}}
+
+
+def test_a_decision_is_explained_by_the_model_that_made_it_while_that_model_is_kept(app, client, auth, catalogue, learner):
+    train_to_like(client, auth, learner, liked="drone", rounds=5)
+    kept = learner.publish(keep=True)
+    app.extensions["models"]._checked = 0.0
+    decided = recommend(client, auth, k=2, context={"device": "mobile"})
+    assert decided["model_version"] == kept
+    train_to_like(client, auth, learner, liked="novel", rounds=10)
+    unkept = learner.publish()
+    app.extensions["models"]._checked = 0.0
+    newer = recommend(client, auth, k=2, context={"device": "mobile"})
+    learner.step()
+    learner.publish()  # `unkept` no longer serves, and no version row holds it
+    app.extensions["models"]._checked = 0.0
+
+    old = client.get(f"/api/v1/recommendations/{decided['event_id']}", headers=auth).json
+    assert old["explained_by"] == old["model_version"] == kept
+    assert newer["model_version"] == unkept
+    latest = client.get(f"/api/v1/recommendations/{newer['event_id']}", headers=auth).json
+    assert latest["explained_by"] not in (unkept, kept)
