@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 VENDOR := app/static/vendor
 export FEEDLOOP_HOME ?= $(CURDIR)/instance
 export HF_HUB_OFFLINE := 1
@@ -43,7 +44,11 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-bench: install
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: install $(BENCH_STAMP)
 	$(BIN)/python -m tests.bench.run
 
 clean:

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-BENCHMARKS = ("catalogue",)
+BENCHMARKS = ("encoding", "search", "recommendations")
 LIBRARIES = ("faiss-cpu", "torch", "sentence-transformers", "transformers", "numpy", "onnxruntime")
 
 
