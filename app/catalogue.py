@@ -48,7 +48,8 @@ class Catalogue:
     @property
     def encoder(self) -> Encoder:
         if self._encoder is None:
-            self._encoder = load_encoder(self.settings.embedding_model, self.settings.encode_batch_size)
+            self._encoder = load_encoder(self.settings.embedding_model, self.settings.encode_batch_size,
+                                         self.settings.encoder_precision)
         return self._encoder
 
     @property

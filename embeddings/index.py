@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -103,18 +104,20 @@ class VectorIndex:
         return list(picked)
 
     def save(self, path: str | Path, meta: dict) -> None:
-        """Write index, labels and `meta` to one file atomically (temp file, fsync, rename)."""
+        """Write index, labels and `meta` to one zip file atomically (temp file, fsync, rename).
+
+        The FAISS index streams into its zip member, so saving needs no second copy of it in memory.
+        """
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {
-            "faiss": faiss.serialize_index(self._faiss),
-            "labels": np.array([label or "" for label in self._labels], dtype=str),
-            "meta": np.array(json.dumps({**meta, "dim": self.dim})),
-        }
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+                    z.writestr("meta.json", json.dumps({**meta, "dim": self.dim}))
+                    z.writestr("labels.json", json.dumps(self._labels))
+                    with z.open("index.faiss", "w", force_zip64=True) as member:
+                        faiss.write_index(self._faiss, faiss.PyCallbackIOWriter(member.write))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -124,12 +127,14 @@ class VectorIndex:
 
     @classmethod
     def load(cls, path: str | Path, **params) -> tuple["VectorIndex", dict]:
-        """Load a file written by `save`. Only ever pass a path under the service's own data directory."""
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
+        """Load a file written by `save`; the FAISS index is read straight from the file, so loading
+        needs about the index's own size in memory. Only ever pass a path under the service's own data directory."""
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("meta.json"))
             index = cls(meta["dim"], **params)
-            index._faiss = faiss.deserialize_index(data["faiss"])
-            index._labels = [label or None for label in data["labels"].tolist()]
+            index._labels = json.loads(z.read("labels.json"))
+            with z.open("index.faiss") as member:
+                index._faiss = faiss.read_index(faiss.PyCallbackIOReader(member.read))
         if index._faiss.ntotal != len(index._labels):
             raise ValueError(f"{path}: index holds {index._faiss.ntotal} rows for {len(index._labels)} labels")
         index._pos = {label: n for n, label in enumerate(index._labels) if label is not None}

@@ -1,4 +1,4 @@
-from flask import current_app, request
+from flask import current_app
 from pydantic import ValidationError
 
 from app import db

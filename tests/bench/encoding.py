@@ -1,5 +1,5 @@
-"""Encoder throughput on catalogue-like texts: the project encoder as configured, other batch sizes and
-thread counts, bf16 autocast, and ONNX Runtime fp32/int8 when `onnxruntime` and `onnx` are installed.
+"""Encoder throughput on catalogue-like texts: the service's torch encoder in fp32 and bf16 at several batch
+sizes and with one thread, and what was tried besides: ONNX Runtime with fp32 and int8 weights.
 
 Bounded in time: each variant encodes ENCODE_ITEMS texts ENCODE_ROUNDS times. Run it on a quiet machine:
 two cores shared with anything else halve the figures.
@@ -7,12 +7,10 @@ two cores shared with anything else halve the figures.
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import random
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -20,7 +18,8 @@ import numpy as np
 import torch
 
 from app.settings import Settings, bundled_model_path
-from embeddings.encoder import item_text, load_encoder
+from embeddings.encoder import item_text, load_encoder, model_fingerprint
+from tests.bench.onnx import OnnxEncoder, export
 
 DEMO_CATALOGUE = Path(__file__).resolve().parents[2] / "demo" / "catalogue.jsonl"
 DIM, K = 384, 10
@@ -28,7 +27,6 @@ ENCODE_ITEMS = 2_000
 ENCODE_ROUNDS = 3
 BATCH_SIZES = (32, 64, 128, 256)
 THREADS = 2
-ONNX_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 DEFAULT_BATCH = Settings.model_fields["encode_batch_size"].default
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -55,14 +53,14 @@ def encode_table() -> dict:
         for label, rate, v in zip(labels, rates, vectors)
     ]
     words = [len(text.split()) for text in texts]
-    onnx = "" if onnx_available() else " ONNX Runtime rows skipped: `onnxruntime` and `onnx` are not installed."
     return {
         "title": f"Encoding {len(texts):,} items ({min(words)}-{max(words)} words, mean {np.mean(words):.0f})",
         "note": f"items/s is the best of {ENCODE_ROUNDS} passes, taken in turns over all variants so that load from "
-                f"other processes spreads over them, after a warm-up batch each; the reference is the project encoder as "
-                f"configured (torch fp32, batch {DEFAULT_BATCH}, {THREADS} threads). `cos` is the mean cosine to the "
-                f"reference vectors; `top-10` is the mean overlap of each item's 10 nearest items under the "
-                f"reference vectors.{onnx}",
+                f"other processes spreads over them, after a warm-up batch each; the reference is the "
+                f"torch encoder in fp32 (batch {DEFAULT_BATCH}, {THREADS} threads); the service encodes in bf16 where "
+                f"the CPU has it (FEEDLOOP_ENCODER_PRECISION=auto), else fp32. `cos` is the "
+                f"mean cosine to the reference vectors; `top-10` is the mean overlap of each item's 10 nearest items "
+                f"under the reference vectors.",
         "columns": ["backend", "batch", "threads", "items/s", "x reference", "cos", "top-10"],
         "rows": rows,
     }
@@ -82,15 +80,14 @@ def item_texts(n: int, seed: int = 0) -> list[str]:
 
 def encoders(model_dir: str, onnx_dir: Path) -> Iterator[tuple[str, int, int, Encode]]:
     """(backend, batch size, threads, encode) for each variant measured."""
-    for batch in BATCH_SIZES:
-        yield "torch fp32", batch, THREADS, with_threads(THREADS, load_encoder(model_dir, batch).encode)
-    yield "torch fp32", DEFAULT_BATCH, 1, with_threads(1, load_encoder(model_dir, DEFAULT_BATCH).encode)
-    for batch in BATCH_SIZES:
-        yield "torch bf16 autocast", batch, THREADS, with_threads(THREADS, in_bf16(load_encoder(model_dir, batch).encode))
-    if onnx_available():
-        for backend, path in export_onnx(model_dir, onnx_dir).items():
-            for batch in BATCH_SIZES:
-                yield backend, batch, THREADS, OnnxEncoder(path, model_dir, batch, THREADS).encode
+    for precision in ("fp32", "bf16"):
+        for batch in BATCH_SIZES:
+            yield f"torch {precision}", batch, THREADS, with_threads(THREADS, load_encoder(model_dir, batch, precision).encode)
+    yield "torch fp32", DEFAULT_BATCH, 1, with_threads(1, load_encoder(model_dir, DEFAULT_BATCH, "fp32").encode)
+    model_id = model_fingerprint(model_dir)
+    for backend, graph in onnx_graphs(model_dir, onnx_dir).items():
+        for batch in BATCH_SIZES:
+            yield backend, batch, THREADS, OnnxEncoder(model_dir, graph, model_id, batch, THREADS).encode
 
 
 def with_threads(threads: int, encode: Encode) -> Encode:
@@ -103,14 +100,6 @@ def with_threads(threads: int, encode: Encode) -> Encode:
             torch.set_num_threads(before)
 
     return encode_with_threads
-
-
-def in_bf16(encode: Encode) -> Encode:
-    def encode_bf16(texts: list[str]) -> np.ndarray:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return encode(texts)
-
-    return encode_bf16
 
 
 def throughputs(encoders: list[Encode], texts: list[str]) -> tuple[list[float], list[np.ndarray]]:
@@ -136,63 +125,11 @@ def neighbour_agreement(vectors: np.ndarray, reference: np.ndarray, k: int = K) 
     return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(nearest(vectors), nearest(reference))]))
 
 
-def onnx_available() -> bool:
-    return all(importlib.util.find_spec(name) for name in ("onnxruntime", "onnx"))
-
-
-class HiddenStates(torch.nn.Module):
-    """The transformer with positional inputs and one output, the shape torch.onnx.export traces."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, token_type_ids, attention_mask):
-        return self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask).last_hidden_state
-
-
-def export_onnx(model_dir: str, out_dir: Path) -> dict[str, Path]:
-    """The model's transformer as an ONNX graph, and the same graph with int8 weights (dynamic, per channel)."""
+def onnx_graphs(model_dir: str, out_dir: Path) -> dict[str, Path]:
+    """The graph the service exports, and the same graph with int8 weights (dynamic, per channel)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoModel, AutoTokenizer
 
     fp32, int8 = out_dir / "model.onnx", out_dir / "model-int8.onnx"
-    model = HiddenStates(AutoModel.from_pretrained(model_dir, local_files_only=True).eval())
-    # A padded example, so the traced graph applies the attention mask.
-    example = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)(
-        ["a short text", "a longer text, so that the short one is padded"], padding=True, return_tensors="pt")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, tuple(example[name] for name in ONNX_INPUTS), fp32, dynamo=False,
-                          input_names=list(ONNX_INPUTS), output_names=["hidden"],
-                          dynamic_axes={name: {0: "batch", 1: "tokens"} for name in (*ONNX_INPUTS, "hidden")})
+    export(Path(model_dir), fp32)
     quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
     return {"onnxruntime fp32": fp32, "onnxruntime int8": int8}
-
-
-class OnnxEncoder:
-    """The sentence-transformers pipeline on ONNX Runtime: tokenise, transformer, mean pooling, normalise."""
-
-    def __init__(self, model_path: Path, model_dir: str, batch_size: int, threads: int):
-        import onnxruntime as ort
-        from transformers import AutoTokenizer
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        self.max_length = json.loads((Path(model_dir) / "sentence_bert_config.json").read_text())["max_seq_length"]
-        self.batch_size = batch_size
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths share a batch
-        vectors = np.empty((len(texts), DIM), dtype=np.float32)
-        for start in range(0, len(texts), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            tokens = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                    max_length=self.max_length, return_tensors="np")
-            hidden = self.session.run(None, {name: tokens[name] for name in ONNX_INPUTS})[0]
-            mask = tokens["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(axis=1) / mask.sum(axis=1)
-            vectors[rows] = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-        return vectors

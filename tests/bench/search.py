@@ -199,7 +199,7 @@ def ef_sweep(index: VectorIndex, queries: np.ndarray, truth: list[set[str]]) -> 
 
 def index_file_row(index: VectorIndex) -> list:
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "items.npz"
+        path = Path(tmp) / "items.zip"
         start = time.perf_counter()
         index.save(path, {"model_id": "bench"})
         save_s = time.perf_counter() - start

@@ -47,3 +47,21 @@ def test_a_directory_without_a_model_is_refused(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="no sentence-transformers model"):
         Encoder(tmp_path)
+
+
+def test_bf16_gives_the_fp32_vectors_to_within_rounding(encoder):
+    texts = ["pasta dinner", "Spaghetti carbonara with eggs, pecorino and guanciale", "Wireless headphones", "x"]
+    bf16 = load_encoder(bundled_model_path(), 2, "bf16")  # batch 2: padded batches of mixed lengths
+    a, b = bf16.encode(texts), encoder.encode(texts)
+    assert bf16.model_id == encoder.model_id and a.dtype == np.float32
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.min(np.sum(a * b, axis=1)) > 0.999
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it():
+    from embeddings.encoder import native_bf16
+
+    auto = load_encoder(bundled_model_path(), 64, "auto")
+    assert auto.precision == ("bf16" if native_bf16() else "fp32")
+    with pytest.raises(ValueError, match="precision must be bf16 or fp32"):
+        load_encoder(bundled_model_path(), 64, "fp16")

@@ -83,12 +83,12 @@ def test_save_and_load_round_trip_with_tombstones(tmp_path):
     index = VectorIndex(16)
     index.upsert(ids(50), vectors)
     index.delete(["item-4"])
-    index.save(tmp_path / "index.npz", {"applied": 12})
-    loaded, meta = VectorIndex.load(tmp_path / "index.npz")
+    index.save(tmp_path / "index.zip", {"applied": 12})
+    loaded, meta = VectorIndex.load(tmp_path / "index.zip")
     assert meta == {"applied": 12, "dim": 16}
     assert len(loaded) == 49 and "item-4" not in loaded
     assert loaded.search(vectors[9], 3) == index.search(vectors[9], 3)
-    assert [p.name for p in tmp_path.iterdir()] == ["index.npz"]  # no temporary file left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["index.zip"]  # no temporary file left behind
 
 
 def test_vectors_of_the_wrong_shape_are_refused():
