@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Iterable, Sequence
+from collections import OrderedDict
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 from sqlalchemy import Engine, func, text
@@ -22,6 +23,7 @@ from embeddings.encoder import Encoder, item_text, load_encoder, text_hash
 from embeddings.index import VectorIndex
 
 log = logging.getLogger(__name__)
+META_CACHE = 200_000  # items whose title, category and tags a process keeps in memory
 CHUNK = 500  # ids per IN (...) clause, well under SQLite's parameter limit
 CATALOGUE_LOCK = 0x666C_6974  # PostgreSQL advisory lock: change ids are then assigned in commit order
 
@@ -29,6 +31,12 @@ CATALOGUE_LOCK = 0x666C_6974  # PostgreSQL advisory lock: change ids are then as
 def chunks(seq: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
     for start in range(0, len(seq), size):
         yield seq[start : start + size]
+
+
+class ItemMeta(NamedTuple):
+    title: str
+    category: str | None
+    tags: tuple[str, ...]
 
 
 def text_of(item: Item | ItemIn) -> str:
@@ -43,6 +51,7 @@ class Catalogue:
         self.applied = 0  # last change id reflected in self.index
         self._unsaved = 0
         self._encoder: Encoder | None = None
+        self._meta: OrderedDict[str, ItemMeta | None] = OrderedDict()  # None: deleted
         self._lock = threading.RLock()
 
     @property
@@ -68,6 +77,7 @@ class Catalogue:
             self.sync()
             if loaded is None or self._unsaved:
                 self.save_index()
+            self._load_meta()
 
     def sync(self) -> None:
         """Apply the catalogue changes other processes (or this one) committed since the last sync."""
@@ -99,6 +109,47 @@ class Catalogue:
         self.sync()
         with self._lock:
             return self.index.search(vector, k, exclude) if self.index is not None else []
+
+    def describe(self, item_ids: Sequence[str]) -> dict[str, ItemMeta]:
+        """Title, category and tags of the live items among `item_ids`, from a cache that replaying the
+        change log keeps current (the ranking path reads 100 items per request)."""
+        try:
+            self.sync()
+        except Exception:  # the index is failing (the fallback ranking calls this): trust only the database
+            log.exception("catalogue sync failed; describing items from the database")
+            with self._lock:
+                self._meta.clear()
+        with self._lock:
+            missing = [i for i in item_ids if i not in self._meta]
+            applied = self.applied
+        if missing:
+            with Session(self.engine) as s:
+                rows = [row for batch in chunks(missing) for row in s.exec(
+                    select(Item.id, Item.title, Item.category, Item.tags, Item.deleted_at).where(col(Item.id).in_(batch)))]
+            with self._lock:
+                if self.applied == applied:  # else a change may have landed after the read: do not cache it
+                    for row in rows:
+                        self._meta[row.id] = None if row.deleted_at else ItemMeta(row.title, row.category, tuple(row.tags))
+                    while len(self._meta) > META_CACHE:
+                        self._meta.popitem(last=False)
+                found = {row.id: ItemMeta(row.title, row.category, tuple(row.tags)) for row in rows if not row.deleted_at}
+        else:
+            found = {}
+        with self._lock:
+            for item_id in item_ids:
+                if item_id in self._meta:
+                    self._meta.move_to_end(item_id)
+                    if self._meta[item_id] is not None:
+                        found[item_id] = self._meta[item_id]
+        return found
+
+    def _load_meta(self) -> None:
+        """Fill the item cache up front (up to META_CACHE items), so the first requests do not pay for it."""
+        with Session(self.engine) as s:
+            rows = s.exec(select(Item.id, Item.title, Item.category, Item.tags)
+                          .where(col(Item.deleted_at).is_(None)).limit(META_CACHE)).all()
+        with self._lock:
+            self._meta = OrderedDict((r.id, ItemMeta(r.title, r.category, tuple(r.tags))) for r in rows)
 
     def sample(self, n: int, rng: np.random.Generator, exclude: Iterable[str] = ()) -> list[str]:
         with self._lock:
@@ -160,6 +211,8 @@ class Catalogue:
         log.info("index rebuilt: %d items (%s)", len(index), index.kind)
 
     def _apply(self, s: Session, item_ids: list[str]) -> None:
+        for item_id in item_ids:
+            self._meta.pop(item_id, None)
         live = set()
         for batch in chunks(item_ids):
             live |= set(s.exec(select(Item.id).where(col(Item.id).in_(batch), col(Item.deleted_at).is_(None))).all())

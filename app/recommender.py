@@ -124,7 +124,7 @@ class Recommender:
         hits += [(i, 0.0) for i in extra]
         if req.baseline_item_id and req.baseline_item_id not in {i for i, _ in hits} and req.baseline_item_id not in req.exclude:
             hits.append((req.baseline_item_id, 0.0))
-        return self._describe(s, hits, seg)
+        return self._describe(hits, seg)
 
     def _query_vector(self, s: Session, req: Request) -> np.ndarray | None:
         """The user's profile (recency-weighted mean of rewarded items), blended with the query when there is one."""
@@ -155,17 +155,14 @@ class Recommender:
             select(Item.id).where(col(Item.deleted_at).is_(None), col(Item.id).not_in(popular + list(exclude)))
             .order_by(func.random()).limit(n - len(popular))
         ).all()
-        return self._describe(s, [(i, 0.0) for i in popular + list(live)], seg)
+        return self._describe([(i, 0.0) for i in popular + list(live)], seg)
 
-    def _describe(self, s: Session, hits: list[tuple[str, float]], seg: str) -> tuple[list[Candidate], dict[str, str]]:
-        rows = {r.id: r for r in s.exec(
-            select(Item.id, Item.title, Item.category, Item.tags)
-            .where(col(Item.id).in_([i for i, _ in hits]), col(Item.deleted_at).is_(None))
-        ).all()}
+    def _describe(self, hits: list[tuple[str, float]], seg: str) -> tuple[list[Candidate], dict[str, str]]:
+        items = self.catalogue.describe([i for i, _ in hits])
         with self.models.current() as model:
-            q = {i: model.qvalues.get(i, seg) for i, _ in hits}
-        candidates = [Candidate(i, rows[i].category, tuple(rows[i].tags), sim, q[i]) for i, sim in hits if i in rows]
-        return candidates, {i: r.title for i, r in rows.items()}
+            q = {i: model.qvalues.get(i, seg) for i in items}
+        candidates = [Candidate(i, items[i].category, items[i].tags, sim, q[i]) for i, sim in hits if i in items]
+        return candidates, {i: meta.title for i, meta in items.items()}
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

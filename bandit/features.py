@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime
 from typing import Mapping, Sequence
 
@@ -77,13 +78,19 @@ def shared_features(shared: Shared) -> Namespaces:
 
 
 def action_features(c: Candidate) -> Namespaces:
-    groups = [(f"c={token(c.category)}", 1.0)] if c.category is not None else []
-    groups += [(f"t={token(t)}", 1.0) for t in c.tags]
-    return {
-        "I": [(f"i={token(c.id)}", 1.0)],
-        "G": groups,
-        "S": [("sim", round(c.similarity, 4)), ("q", round(c.q, 4))],
-    }
+    return {**_item_features(c.id, c.category, c.tags), "S": _scores(c)}
+
+
+@lru_cache(maxsize=200_000)
+def _item_features(item_id: str, category: str | None, tags: tuple[str, ...]) -> Namespaces:
+    """The item's own namespaces; cached, since the same items are ranked again and again."""
+    groups = [(f"c={token(category)}", 1.0)] if category is not None else []
+    groups += [(f"t={token(t)}", 1.0) for t in tags]
+    return {"I": [(f"i={token(item_id)}", 1.0)], "G": groups}
+
+
+def _scores(c: Candidate) -> list[tuple[str, float]]:
+    return [("sim", round(c.similarity, 4)), ("q", round(c.q, 4))]
 
 
 def render(namespaces: Namespaces) -> str:
@@ -93,9 +100,15 @@ def render(namespaces: Namespaces) -> str:
     )
 
 
+@lru_cache(maxsize=200_000)
+def _item_line(item_id: str, category: str | None, tags: tuple[str, ...]) -> str:
+    return render(_item_features(item_id, category, tags))
+
+
 def example(shared: Shared, candidates: Sequence[Candidate], label: tuple[int, float, float] | None = None) -> list[str]:
     """Lines for VW; `label` = (chosen position, cost, probability) marks the chosen candidate when learning."""
-    lines = ["shared " + render(shared_features(shared))] + [render(action_features(c)) for c in candidates]
+    lines = ["shared " + render(shared_features(shared))]
+    lines += [f"{_item_line(c.id, c.category, c.tags)} {render({'S': _scores(c)})}" for c in candidates]
     if label is not None:
         position, cost, probability = label
         lines[position + 1] = f"0:{cost:g}:{probability:g} {lines[position + 1]}"

@@ -6,6 +6,7 @@ a reward (cost = −reward). A workspace is not thread-safe; callers serialise a
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -19,9 +20,12 @@ from bandit.features import Candidate, Shared, action_features, example, shared_
 
 FNV_PRIME = 16777619  # VW hashes a quadratic feature as (h1 * FNV_PRIME) ^ h2
 CONSTANT_HASH = 11650396
-# user × item groups, context × item groups, and both × retrieval scores. Crossing time or item ids
-# diluted learning in the simulator (docs/benchmarks.md), so time enters linearly.
-DEFAULT_INTERACTIONS = ("UG", "CG", "US", "CS")
+# User × item groups and context × item groups, and pairs of context fields × item groups, so that a taste
+# that depends on two fields at once (a format people want on mobile in the morning) can be learned.
+# Crossing time, item ids or retrieval scores diluted learning in the simulator (docs/benchmarks.md), so they
+# enter linearly.
+DEFAULT_INTERACTIONS = ("UG", "CG")
+DEFAULT_CUBICS = ("CCG",)
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Choice:
 class PolicyConfig:
     exploration: Exploration = EpsilonGreedy()
     interactions: tuple[str, ...] = DEFAULT_INTERACTIONS
+    cubics: tuple[str, ...] = DEFAULT_CUBICS
     bits: int = 18
     learning_rate: float = 4.0
     cb_type: str = "mtr"
@@ -45,6 +50,7 @@ class PolicyConfig:
             "exploration": kind,
             "exploration_parameter": next(iter(vars(self.exploration).values())),
             "interactions": list(self.interactions),
+            "cubics": list(self.cubics),
             "bits": self.bits,
             "learning_rate": self.learning_rate,
             "cb_type": self.cb_type,
@@ -55,16 +61,17 @@ class PolicyConfig:
         return cls(
             exploration=exploration_from(d["exploration"], d.get("exploration_parameter")),
             interactions=tuple(d["interactions"]),
+            cubics=tuple(d.get("cubics", ())),
             bits=int(d["bits"]),
             learning_rate=float(d["learning_rate"]),
             cb_type=d.get("cb_type", "mtr"),
         )
 
     def vw_args(self, seed: int) -> str:
-        quadratics = " ".join(f"-q {pair}" for pair in self.interactions)
+        crosses = " ".join([f"-q {pair}" for pair in self.interactions] + [f"--cubic {triple}" for triple in self.cubics])
         return (
             f"--cb_explore_adf --cb_type {self.cb_type} --quiet -b {self.bits} -l {self.learning_rate} "
-            f"{quadratics} {self.exploration.vw_args()} --random_seed {seed}"
+            f"{crosses} {self.exploration.vw_args()} --random_seed {seed}"
         )
 
 
@@ -78,6 +85,8 @@ class VWPolicy:
         else:
             self._vw = _load(model, args)
         self._mask = self._vw.num_weights() - 1
+        self._hashes: dict[tuple[str, str], int] = {}  # feature hashes depend only on the name and namespace
+        self._label_type = self._vw.get_label_type()
 
     def choose(self, shared: Shared, candidates: Sequence[Candidate], k: int, rng: np.random.Generator) -> Choice:
         pmf = self.distribution(shared, candidates)
@@ -85,24 +94,33 @@ class VWPolicy:
         return Choice(positions, probabilities, pmf.tolist())
 
     def distribution(self, shared: Shared, candidates: Sequence[Candidate]) -> np.ndarray:
-        pmf = np.asarray(self._vw.predict(example(shared, candidates)), dtype=np.float64)
+        parsed = self._parse(example(shared, candidates))
+        try:
+            pmf = np.asarray(self._vw.predict(parsed), dtype=np.float64)
+        finally:
+            self._vw.finish_example(parsed)
         return pmf / pmf.sum()
 
     def learn(self, shared: Shared, candidates: Sequence[Candidate], position: int, reward: float, probability: float) -> None:
-        self._vw.learn(example(shared, candidates, (position, -reward, max(probability, 1e-6))))
+        parsed = self._parse(example(shared, candidates, (position, -reward, max(probability, 1e-6))))
+        try:
+            self._vw.learn(parsed)
+        finally:
+            self._vw.finish_example(parsed)
 
     def explain(self, shared: Shared, candidate: Candidate, top: int = 3) -> tuple[float, list[dict]]:
         """The model's expected reward for the candidate and the features that contributed most to it."""
-        vw, hashed = self._vw, {}
-        for namespaces in (shared_features(shared), action_features(candidate)):
-            for ns, features in namespaces.items():
-                space = vw.hash_space(ns)
-                hashed[ns] = [(name, value, vw.hash_feature(name, space)) for name, value in features]
+        hashed = {ns: [(name, value, self._hash(ns, name)) for name, value in features]
+                  for namespaces in (shared_features(shared), action_features(candidate))
+                  for ns, features in namespaces.items()}
         parts = [(name, value * self._weight(h)) for feats in hashed.values() for name, value, h in feats]
-        for a, b in self.config.interactions:
-            for name_a, value_a, h_a in hashed.get(a, ()):
-                for name_b, value_b, h_b in hashed.get(b, ()):
-                    parts.append((f"{name_a} × {name_b}", value_a * value_b * self._weight((h_a * FNV_PRIME) ^ h_b)))
+        for namespaces in self.config.interactions + self.config.cubics:
+            for crossed in _crosses([hashed.get(ns, []) for ns in namespaces], namespaces):
+                names, values, hashes = zip(*crossed)
+                h = hashes[0]
+                for nxt in hashes[1:]:
+                    h = ((h * FNV_PRIME) ^ nxt) & 0xFFFFFFFF
+                parts.append((" × ".join(names), math.prod(values) * self._weight(h)))
         cost = sum(c for _, c in parts) + self._weight(CONSTANT_HASH)
         ranked = sorted((p for p in parts if p[1] != 0.0), key=lambda p: -abs(p[1]))[:top]
         return -cost, [{"feature": name, "contribution": round(-c, 4)} for name, c in ranked]
@@ -117,8 +135,31 @@ class VWPolicy:
         finally:
             os.unlink(path)
 
+    def _parse(self, lines: list[str]) -> list[vowpalwabbit.Example]:
+        # Naming the label type spares pyvw a slow lookup per line (a third of predict's time with 100 candidates).
+        return self._vw.parse(lines, self._label_type)
+
+    def _hash(self, ns: str, name: str) -> int:
+        key = (ns, name)
+        if key not in self._hashes:
+            if len(self._hashes) > 1_000_000:
+                self._hashes.clear()
+            self._hashes[key] = self._vw.hash_feature(name, self._vw.hash_space(ns))
+        return self._hashes[key]
+
     def _weight(self, h: int) -> float:
         return self._vw.get_weight(h & self._mask)
+
+
+def _crosses(features: list[list[tuple]], namespaces: str) -> list[tuple]:
+    """The feature tuples VW forms for one interaction: every combination across the namespaces, and where a
+    namespace repeats, each unordered pair of its features once (VW skips the mirrored duplicates)."""
+    combos: list[tuple] = [()]
+    for n, feats in enumerate(features):
+        repeats = n > 0 and namespaces[n] == namespaces[n - 1]
+        combos = [combo + (f,) for combo in combos for i, f in enumerate(feats)
+                  if not repeats or i >= features[n - 1].index(combo[-1])]
+    return combos
 
 
 def fill_slots(pmf: np.ndarray, k: int, rng: np.random.Generator) -> tuple[list[int], list[float]]:

@@ -94,3 +94,28 @@ def test_examples_escape_what_vw_would_misread():
     lines = example(Shared("user 1|x", {"page": "a:b"}), [Candidate("id 2", "c|d", ("t t",))], (0, -1.0, 0.5))
     assert lines[0].startswith("shared |U u=user_1_x |C page=a_b")
     assert lines[1].startswith("0:-1:0.5 |I i=id_2 |G c=c_d t=t_t")
+
+
+def test_explanations_add_up_to_the_score_vw_computes_including_cubic_crosses():
+    """The weights `explain` reads are the ones VW uses: replay the same hashing and compare with VW's own
+    scores from a --cb_adf workspace (scores, not a distribution) with the same features and crosses."""
+    import vowpalwabbit
+
+
+    config = PolicyConfig()
+    assert config.cubics == ("CCG",)
+    vw = vowpalwabbit.Workspace(config.vw_args(0).replace("--cb_explore_adf", "--cb_adf")
+                                .replace(config.exploration.vw_args(), ""))
+    rng = np.random.default_rng(0)
+    items = [Candidate(f"i{n}", f"cat{n % 4}", (f"t{n % 3}", "x"), 0.3 * n, 0.1) for n in range(6)]
+    for r in range(300):
+        shared = Shared(f"u{r % 5}", {"device": ["mobile", "desktop"][r % 2], "daypart": ["am", "pm"][r % 3 % 2],
+                                      "age": 30 + r % 7}, r % 24, r % 7)
+        vw.learn(example(shared, items, (int(rng.integers(6)), -float(rng.random() < 0.5), 1 / 6)))
+    policy = VWPolicy(config)
+    policy._vw, policy._mask = vw, vw.num_weights() - 1
+    shared = Shared("u1", {"device": "mobile", "daypart": "am", "age": 33}, 9, 2)
+    scores = [-cost for cost in vw.predict(example(shared, items))]
+    assert [policy.explain(shared, c)[0] for c in items] == pytest.approx(scores, abs=1e-5)
+    assert any("daypart=am × device=mobile × " in part["feature"]
+               for c in items for part in policy.explain(shared, c, top=50)[1])
