@@ -108,7 +108,8 @@ def _item_line(item_id: str, category: str | None, tags: tuple[str, ...]) -> str
 def example(shared: Shared, candidates: Sequence[Candidate], label: tuple[int, float, float] | None = None) -> list[str]:
     """Lines for VW; `label` = (chosen position, cost, probability) marks the chosen candidate when learning."""
     lines = ["shared " + render(shared_features(shared))]
-    lines += [f"{_item_line(c.id, c.category, c.tags)} {render({'S': _scores(c)})}" for c in candidates]
+    lines += [f"{_item_line(c.id, c.category, c.tags)} |S sim:{round(c.similarity, 4):g} q:{round(c.q, 4):g}"
+              for c in candidates]
     if label is not None:
         position, cost, probability = label
         lines[position + 1] = f"0:{cost:g}:{probability:g} {lines[position + 1]}"
