@@ -91,7 +91,7 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
         versions = set()
         while time.monotonic() - posted < 5 and len(versions - {"v0"}) == 0:
             versions.add(call(server.base + "/api/v1/recommendations", key, {"user_id": "u1", "k": 1})[1]["model_version"])
-        assert versions - {"v0"}, "no worker picked up a new model within 5 s"  # the figure is in docs/benchmarks.md
+        assert versions - {"v0"}, "no worker picked up a new model within 5 s"
 
         # The embedded scheduler: its first reindex run, at start-up, is in the job log.
         deadline = time.monotonic() + 60
