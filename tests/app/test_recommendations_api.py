@@ -3,7 +3,7 @@ from sqlmodel import Session, select
 
 from app.learner import Learner
 from app.models import Event
-from tests.conftest import CATALOGUE
+from tests.conftest import CATALOGUE, make_app
 
 URL = "/api/v1/recommendations"
 
@@ -51,6 +51,17 @@ def test_exclude_and_deleted_items_never_appear(client, auth, catalogue):
     for _ in range(10):
         ids = {i["id"] for i in recommend(client, auth, k=4, exclude=["curry", "pizza"])["items"]}
         assert ids.isdisjoint({"pasta", "curry", "pizza"})
+
+
+def test_another_workers_edits_and_deletes_show_at_once(config, client, auth, catalogue):
+    """Item titles come from a per-process cache; the change log keeps it current across workers."""
+    other = make_app(config).test_client()
+    recommend(client, auth, k=len(CATALOGUE))  # this worker has now read every item
+    renamed = {**CATALOGUE[3], "title": "Studio headphones"}
+    assert other.post("/api/v1/items", json={"items": [renamed]}, headers=auth).status_code == 200
+    assert other.delete("/api/v1/items/drone", headers=auth).status_code == 204
+    titles = {i["id"]: i["title"] for i in recommend(client, auth, k=len(CATALOGUE))["items"]}
+    assert titles["phones"] == "Studio headphones" and "drone" not in titles
 
 
 def test_k_larger_than_the_catalogue_returns_what_there_is(client, auth, catalogue):
