@@ -152,6 +152,7 @@ class Catalogue:
             self._meta = OrderedDict((r.id, ItemMeta(r.title, r.category, tuple(r.tags))) for r in rows)
 
     def sample(self, n: int, rng: np.random.Generator, exclude: Iterable[str] = ()) -> list[str]:
+        self.sync()
         with self._lock:
             return self.index.sample(n, rng, exclude) if self.index is not None else []
 

@@ -126,3 +126,10 @@ def test_a_broken_model_degrades_to_a_logged_fallback(app, client, auth, catalog
     body = recommend(client, auth, k=2)
     assert body["fallback"] is True and body["model_version"] == "fallback"
     assert [i["probability"] for i in body["items"]] == [1.0, 1.0]
+
+
+def test_a_cold_start_user_sees_items_another_worker_just_stored(config, client, auth):
+    other = make_app(config).test_client()
+    assert other.post("/api/v1/items", json={"items": CATALOGUE[:2]}, headers=auth).status_code == 200
+    body = recommend(client, auth, user_id="new-user", k=2)  # no profile: no search, only popular and random items
+    assert {i["id"] for i in body["items"]} == {CATALOGUE[0]["id"], CATALOGUE[1]["id"]}
