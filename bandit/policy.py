@@ -44,7 +44,7 @@ class PolicyConfig:
     learning_rate: float = 4.0
     cb_type: str = "mtr"
     # Importance weights are capped at 1/clip_p: an explored candidate (p = epsilon/N) would otherwise count
-    # thousands of times and swamp what the greedy choices taught (67% -> 76% of the simulator's gap).
+    # thousands of times and swamp what the greedy choices taught (docs/benchmarks.md: simulation).
     clip_p: float = 0.1
 
     def to_dict(self) -> dict:
