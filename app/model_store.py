@@ -7,6 +7,9 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
+from sqlmodel import Session
+
+from app.models import ModelVersion
 from app.settings import Settings
 from bandit.exploration import exploration_from
 from bandit.policy import PolicyConfig, VWPolicy
@@ -65,6 +68,20 @@ class ModelStore:
         self.refresh()
         with self._lock:
             yield self._model
+
+    @contextmanager
+    def deciding(self, version: str, session: Session) -> Iterator[Model]:
+        """The model that made a decision while it still serves or was kept as a version; else the one serving now."""
+        with self.current() as model:
+            if model.version == version:
+                yield model
+                return
+        kept = session.get(ModelVersion, version)
+        if kept is not None:
+            yield Model.from_snapshot(Snapshot.from_bytes(kept.archive), self.settings.q_alpha)
+            return
+        with self.current() as model:
+            yield model
 
 
 def current_version(settings: Settings) -> str | None:

@@ -1,6 +1,4 @@
-from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Iterator
 
 from flask import current_app
 from pydantic import ValidationError
@@ -11,13 +9,11 @@ from app.api import bp
 from app.api.schemas import (ApprenticeReport, EventOut, LoggedItem, LoggedReward, LoopStatus, RecommendationRequest,
                              RecommendationResponse, RewardBatch, RewardItem, RewardResult)
 from app.errors import ApiError, invalid
-from app.model_store import Model
-from app.models import Event, ModelVersion, Reward, utcnow
+from app.models import Event, Reward, utcnow
 from app.openapi import endpoint
 from app.recommender import Request
 from app.rewards import RewardIn, store_rewards
 from bandit.features import Candidate, Shared
-from bandit.snapshots import Snapshot
 
 APPRENTICE_WINDOW = 1000  # recent decisions the apprentice report covers
 
@@ -46,7 +42,7 @@ def get_event(event_id: str):
     event = own_event(event_id)
     shared = Shared.from_dict(event.shared)
     candidates = {c["id"]: Candidate.from_dict(c) for c in event.candidates}
-    with explaining_model(event.model_version) as model:
+    with current_app.extensions["models"].deciding(event.model_version, db.session()) as model:
         items = [LoggedItem(id=sl["item_id"], probability=sl["probability"],
                             explanation=model.policy.explain(shared, candidates[sl["item_id"]])[1]) for sl in event.slots]
         explained_by = model.version
@@ -56,21 +52,6 @@ def get_event(event_id: str):
         explained_by=explained_by, fallback=event.fallback, deferred=event.deferred, activated=event.activated_at is not None,
         rewards=[LoggedReward(item_id=r.item_id, reward=r.value, received_at=r.received_at, default=r.is_default) for r in rewards],
     ).model_dump(mode="json")
-
-
-@contextmanager
-def explaining_model(version: str) -> Iterator[Model]:
-    """The model that made the decision when it is still serving or was kept; otherwise the one serving now."""
-    with current_app.extensions["models"].current() as model:
-        if model.version == version:
-            yield model
-            return
-    kept = db.session().get(ModelVersion, version)
-    if kept is not None:
-        yield Model.from_snapshot(Snapshot.from_bytes(kept.archive), current_app.config["FEEDLOOP"].q_alpha)
-        return
-    with current_app.extensions["models"].current() as model:
-        yield model
 
 
 @bp.post("/recommendations/<event_id>/activate")

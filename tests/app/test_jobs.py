@@ -8,7 +8,6 @@ from app.locks import single_instance
 from app.models import ItemVector, JobRun
 from app.scheduler import run_job, schedule
 from embeddings.index import VectorIndex
-from tests.app.test_cli import cli, ready  # noqa: F401  (fixtures)
 from tests.conftest import make_app
 
 
