@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import json
+
 import orjson
 from alembic import command
 from alembic.config import Config
@@ -21,8 +23,10 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_deserializer=orjson.loads)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, json_deserializer=orjson.loads)
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
+                             json_serializer=_dumps, json_deserializer=orjson.loads)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
+                           json_serializer=_dumps, json_deserializer=orjson.loads)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_conn, _record):
@@ -36,9 +40,18 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+        # Straight to the driver: every transaction, reads included, passes here.
+        conn.connection.driver_connection.execute(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
 
     return engine
+
+
+def _dumps(value) -> str:
+    """JSON columns hold logged decisions (100 candidates each): orjson writes them several times faster."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits, which only the standard library writes
+        return json.dumps(value)
 
 
 def init_app(app: Flask) -> None:

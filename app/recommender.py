@@ -8,11 +8,10 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, bindparam, func, insert
 from sqlmodel import Session, col, select
 
 from app.catalogue import Catalogue
-from app.db import write_session
 from app.model_store import ModelStore
 from app.models import Event, Item, Reward, utcnow
 from app.settings import Settings
@@ -23,6 +22,12 @@ log = logging.getLogger(__name__)
 PROFILE_REWARDS = 50  # the user's most recent positive rewards that shape the profile
 PROFILE_HALF_LIFE = 10  # in rewards: the 10th most recent weighs half as much as the newest
 PERSONAL_SHARE = 0.6  # of the N candidates, from FAISS around the profile/query; the rest popular and random
+INSERT_EVENT = insert(Event)
+LIKED = (  # built once: constructing the statement cost as much as running it
+    select(Reward.item_id)
+    .where(Reward.user_id == bindparam("user_id"), col(Reward.value) > 0, col(Reward.is_default).is_(False))
+    .order_by(col(Reward.id).desc()).limit(PROFILE_REWARDS)
+)
 
 
 @dataclass
@@ -63,39 +68,39 @@ class Recommender:
         now = utcnow()
         seg = segment(req.context, self.settings.segment_keys)
         shared = Shared.at(req.user_id, req.context, now)
-        with Session(self.engine) as s:
-            try:
-                candidates, titles = self._candidates(s, req, seg)
-                fallback = False
-            except Exception:  # the index or the encoder failed: popular items, still logged and learnable
-                log.exception("candidate retrieval failed; serving the fallback ranking")
-                candidates, titles = self._popular_candidates(s, req, seg)
-                fallback = True
-        event = Event(id=uuid.uuid4().hex, user_id=req.user_id, context=req.context, query=req.query, shared=shared.to_dict(),
-                      candidates=[c.to_dict() for c in candidates], slots=[], segment=seg, model_version="",
-                      deferred=req.defer, baseline_item_id=req.baseline_item_id, created_at=now)
-        shown = self._rank(event, shared, candidates, titles, req, fallback) if candidates else []
-        with write_session(self.engine) as s:
-            s.add(event)
-        return Decision(event.id, event.model_version, shown, event.fallback, (time.perf_counter() - started) * 1000)
+        try:
+            candidates, titles = self._candidates(req, seg)
+            fallback = False
+        except Exception:  # the index or the encoder failed: popular items, still logged and learnable
+            log.exception("candidate retrieval failed; serving the fallback ranking")
+            candidates, titles = self._popular_candidates(req, seg)
+            fallback = True
+        # The event row is built and inserted through Core, not the ORM's unit of work: it is on every request.
+        event = dict(id=uuid.uuid4().hex, user_id=req.user_id, context=req.context, query=req.query, shared=shared.to_dict(),
+                     candidates=[c.to_dict() for c in candidates], slots=[], segment=seg, model_version="", fallback=fallback,
+                     deferred=req.defer, activated_at=None, baseline_item_id=req.baseline_item_id, policy_item_id=None,
+                     created_at=now, settled_at=None)
+        shown = self._rank(event, shared, candidates, titles, req) if candidates else []
+        with self.engine.begin() as conn:
+            conn.execute(INSERT_EVENT, [event])
+        return Decision(event["id"], event["model_version"], shown, event["fallback"], (time.perf_counter() - started) * 1000)
 
-    def _rank(self, event: Event, shared: Shared, candidates: list[Candidate], titles: dict, req: Request, fallback: bool) -> list[Shown]:
+    def _rank(self, event: dict, shared: Shared, candidates: list[Candidate], titles: dict, req: Request) -> list[Shown]:
         try:
             with self.models.current() as model:
                 choice = model.policy.choose(shared, candidates, req.k, self.rng)
                 positions, probabilities = choice.positions, choice.probabilities
-                event.policy_item_id = candidates[positions[0]].id
+                event["policy_item_id"] = candidates[positions[0]].id
                 if self._apprentice(req, candidates):
                     positions, probabilities = self._baseline_first(candidates, positions, probabilities, req.baseline_item_id)
-                scores = [model.policy.explain(shared, candidates[p], top=0)[0] for p in positions]
-                event.model_version = model.version
+                scores = [choice.scores[p] for p in positions]
+                event["model_version"] = model.version
         except Exception:
             log.exception("policy failed; serving the fallback ranking")
             positions = sorted(range(len(candidates)), key=lambda p: -candidates[p].q)[: req.k]
-            probabilities, scores, fallback = [1.0] * len(positions), [candidates[p].q for p in positions], True
-            event.model_version = "fallback"
-        event.fallback = fallback
-        event.slots = [{"position": p, "item_id": candidates[p].id, "probability": pr} for p, pr in zip(positions, probabilities)]
+            probabilities, scores = [1.0] * len(positions), [candidates[p].q for p in positions]
+            event["model_version"], event["fallback"] = "fallback", True
+        event["slots"] = [{"position": p, "item_id": candidates[p].id, "probability": pr} for p, pr in zip(positions, probabilities)]
         return [Shown(candidates[p].id, titles[candidates[p].id], sc, pr) for p, pr, sc in zip(positions, probabilities, scores)]
 
     def _apprentice(self, req: Request, candidates: list[Candidate]) -> bool:
@@ -109,12 +114,12 @@ class Recommender:
         rest = [(p, pr) for p, pr in zip(positions, probabilities) if p != base][: len(positions) - 1]
         return [base] + [p for p, _ in rest], [1.0] + [pr for _, pr in rest]
 
-    def _candidates(self, s: Session, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
+    def _candidates(self, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
         """Neighbours of the user's profile and query, the popular items of the context, and a random
         sample, so that the bandit can discover what retrieval alone would never offer."""
         n = max(self.settings.candidates, req.k)
         taken = set(req.exclude)
-        vector = self._query_vector(s, req)
+        vector = self._query_vector(req)
         hits = self.catalogue.search(vector, round(n * PERSONAL_SHARE), exclude=taken) if vector is not None else []
         taken |= {i for i, _ in hits}
         with self.models.current() as model:
@@ -126,18 +131,13 @@ class Recommender:
             hits.append((req.baseline_item_id, 0.0))
         return self._describe(hits, seg)
 
-    def _query_vector(self, s: Session, req: Request) -> np.ndarray | None:
+    def _query_vector(self, req: Request) -> np.ndarray | None:
         """The user's profile (recency-weighted mean of rewarded items), blended with the query when there is one."""
-        liked = s.exec(
-            select(Reward.item_id).where(Reward.user_id == req.user_id, col(Reward.value) > 0, col(Reward.is_default).is_(False))
-            .order_by(col(Reward.id).desc()).limit(PROFILE_REWARDS)
-        ).all()
-        vectors, weights = [], []
-        for rank, item_id in enumerate(liked):
-            v = self.catalogue.vector(item_id)
-            if v is not None:
-                vectors.append(v)
-                weights.append(0.5 ** (rank / PROFILE_HALF_LIFE))
+        with self.engine.connect() as conn:
+            liked = conn.execute(LIKED, {"user_id": req.user_id}).scalars().all()
+        stored = self.catalogue.vectors(liked)
+        vectors = [stored[i] for i in liked if i in stored]
+        weights = [0.5 ** (rank / PROFILE_HALF_LIFE) for rank, i in enumerate(liked) if i in stored]
         parts = []
         if vectors:
             parts.append(_unit(np.average(vectors, axis=0, weights=weights)))
@@ -145,16 +145,17 @@ class Recommender:
             parts.append(self.catalogue.encoder.encode([req.query])[0])
         return _unit(np.mean(parts, axis=0)) if parts else None
 
-    def _popular_candidates(self, s: Session, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
+    def _popular_candidates(self, req: Request, seg: str) -> tuple[list[Candidate], dict[str, str]]:
         """Fallback when retrieval fails: the context's popular items, then random ones, from the database alone."""
         n = max(self.settings.candidates, req.k)
         exclude = set(req.exclude)
         with self.models.current() as model:
             popular = [i for i in model.qvalues.top(seg, n) if i not in exclude][: n // 2]
-        live = s.exec(
-            select(Item.id).where(col(Item.deleted_at).is_(None), col(Item.id).not_in(popular + list(exclude)))
-            .order_by(func.random()).limit(n - len(popular))
-        ).all()
+        with Session(self.engine) as s:
+            live = s.exec(
+                select(Item.id).where(col(Item.deleted_at).is_(None), col(Item.id).not_in(popular + list(exclude)))
+                .order_by(func.random()).limit(n - len(popular))
+            ).all()
         return self._describe([(i, 0.0) for i in popular + list(live)], seg)
 
     def _describe(self, hits: list[tuple[str, float]], seg: str) -> tuple[list[Candidate], dict[str, str]]:

@@ -33,6 +33,13 @@ class Choice:
     positions: list[int]  # candidate positions, in slot order
     probabilities: list[float]  # probability with which each slot got its candidate
     pmf: list[float]  # the policy's distribution over all candidates for the first slot
+    scores: list[float]  # the model's expected reward for every candidate
+
+
+@dataclass(frozen=True)
+class Prediction:
+    pmf: np.ndarray
+    scores: np.ndarray  # expected reward per candidate (VW predicts costs; reward = −cost)
 
 
 @dataclass(frozen=True)
@@ -94,17 +101,21 @@ class VWPolicy:
         self._label_type = self._vw.get_label_type()
 
     def choose(self, shared: Shared, candidates: Sequence[Candidate], k: int, rng: np.random.Generator) -> Choice:
-        pmf = self.distribution(shared, candidates)
-        positions, probabilities = fill_slots(pmf, k, rng)
-        return Choice(positions, probabilities, pmf.tolist())
+        prediction = self.predict(shared, candidates)
+        positions, probabilities = fill_slots(prediction.pmf, k, rng)
+        return Choice(positions, probabilities, prediction.pmf.tolist(), prediction.scores.tolist())
 
     def distribution(self, shared: Shared, candidates: Sequence[Candidate]) -> np.ndarray:
+        return self.predict(shared, candidates).pmf
+
+    def predict(self, shared: Shared, candidates: Sequence[Candidate]) -> Prediction:
         parsed = self._parse(example(shared, candidates))
         try:
             pmf = np.asarray(self._vw.predict(parsed), dtype=np.float64)
+            costs = np.fromiter((ex.get_partial_prediction() for ex in parsed[1:]), dtype=np.float64, count=len(candidates))
         finally:
             self._vw.finish_example(parsed)
-        return pmf / pmf.sum()
+        return Prediction(pmf / pmf.sum(), -costs)
 
     def learn(self, shared: Shared, candidates: Sequence[Candidate], position: int, reward: float, probability: float) -> None:
         parsed = self._parse(example(shared, candidates, (position, -reward, max(probability, 1e-6))))
@@ -168,18 +179,25 @@ def _crosses(features: list[list[tuple]], namespaces: str) -> list[tuple]:
 
 
 def fill_slots(pmf: np.ndarray, k: int, rng: np.random.Generator) -> tuple[list[int], list[float]]:
-    """Sample k distinct positions; slot j's probability is its candidate's mass over what remained."""
-    remaining = pmf.astype(np.float64).copy()
+    """Sample k distinct positions as drawing one slot at a time from the remaining mass would, in one
+    vectorised draw (Gumbel-top-k); slot j's probability is its candidate's mass over what remained.
+    Once only zero-mass candidates are left, they share the remaining slots evenly."""
+    pmf = np.asarray(pmf, dtype=np.float64)
+    gumbel = rng.gumbel(size=len(pmf))
+    with np.errstate(divide="ignore"):
+        keys = np.log(pmf) + gumbel  # −inf for zero mass, ordered among themselves by the noise alone
+    order = np.lexsort((-gumbel, -keys))[: min(k, len(pmf))]
+    remaining, zero_left = float(pmf.sum()), int(np.count_nonzero(pmf <= 0))
     positions, probabilities = [], []
-    for _ in range(min(k, len(remaining))):
-        total = remaining.sum()
-        if total <= 0:  # only zero-mass candidates are left: spread evenly over them
-            remaining = np.where(np.isin(np.arange(len(pmf)), positions), 0.0, 1.0)
-            total = remaining.sum()
-        position = int(rng.choice(len(remaining), p=remaining / total))
+    for position in order.tolist():
+        mass = float(pmf[position])
+        if mass > 0:
+            probabilities.append(mass / remaining)
+            remaining -= mass
+        else:
+            probabilities.append(1.0 / zero_left)
+            zero_left -= 1
         positions.append(position)
-        probabilities.append(float(remaining[position] / total))
-        remaining[position] = 0.0
     return positions, probabilities
 
 

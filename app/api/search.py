@@ -29,7 +29,7 @@ def search(query: SearchQuery):
 def similar(item_id: str, query: SimilarQuery):
     live_item(item_id)
     catalogue = current_app.extensions["catalogue"]
-    vector = catalogue.vector(item_id)
+    vector = catalogue.vectors([item_id]).get(item_id)
     if vector is None:
         raise ApiError(404, "not_found", f"item {item_id!r} has no vector yet")
     return scored(catalogue.search(vector, query.k, exclude=[item_id]))

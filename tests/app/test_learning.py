@@ -147,7 +147,9 @@ def test_apprentice_mode_serves_the_baseline_and_reports_agreement(config):
     client, auth = app.test_client(), {"Authorization": f"Bearer {new_key(app)}"}
     client.post("/api/v1/items", json={"items": CATALOGUE}, headers=auth)
     learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
+    app.extensions["recommender"].rng = np.random.default_rng(5)
     for _ in range(20):
+        app.extensions["models"]._checked = 0.0  # each request sees the snapshot published after the last reward
         body = recommend(client, auth, k=3, baseline_item_id="novel")
         assert body["items"][0]["id"] == "novel" and body["items"][0]["probability"] == 1.0
         client.post("/api/v1/rewards", json={"event_id": body["event_id"], "reward": 1.0}, headers=auth)

@@ -55,6 +55,18 @@ def test_slot_probabilities_match_sampling_frequencies():
         assert counts[key] / 20000 == pytest.approx(np.prod(probabilities), abs=0.015)
 
 
+def test_zero_mass_candidates_come_last_and_share_the_remaining_slots_evenly():
+    rng = np.random.default_rng(0)
+    firsts, lasts = set(), {}
+    for _ in range(400):
+        positions, probabilities = fill_slots(np.array([0.0, 0.6, 0.0, 0.4]), 4, rng)
+        assert set(positions[:2]) == {1, 3} and probabilities[2:] == [0.5, 1.0]
+        assert probabilities[1] == pytest.approx(1.0)
+        firsts.add(positions[0])
+        lasts[positions[3]] = lasts.get(positions[3], 0) + 1
+    assert firsts == {1, 3} and lasts[0] == pytest.approx(200, abs=40)
+
+
 def test_learning_is_real_each_user_gets_their_category():
     policy = VWPolicy(PolicyConfig(exploration=EpsilonGreedy(0.05)), seed=3)
     train(policy)
@@ -72,6 +84,15 @@ def test_explanations_name_the_features_behind_the_score():
     (score_liked, why), (score_other, _) = policy.explain(shared, liked), policy.explain(shared, other)
     assert score_liked > score_other + 0.1
     assert len(why) == 3 and any("c=cat1" in part["feature"] and part["contribution"] > 0 for part in why)
+
+
+def test_choices_carry_the_expected_reward_the_explanations_add_up_to():
+    policy = VWPolicy(seed=3)
+    train(policy)
+    shared = Shared("u1", {"device": "mobile"}, 9, 2)
+    choice = policy.choose(shared, candidates(), 3, np.random.default_rng(0))
+    assert choice.scores == pytest.approx([policy.explain(shared, c, top=0)[0] for c in candidates()], abs=1e-5)
+    assert max(choice.scores) > min(choice.scores) + 0.1
 
 
 def test_a_saved_model_predicts_the_same():

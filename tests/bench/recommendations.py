@@ -115,7 +115,7 @@ def floor_call(app, rng) -> Callable[[], None]:
     from bandit.features import Candidate, Shared
 
     catalogue = app.extensions["catalogue"]
-    vectors = [catalogue.vector(f"item-{n}") for n in range(200)]
+    vectors = list(catalogue.vectors([f"item-{n}" for n in range(200)]).values())
     shared = Shared("user-1", {"device": "mobile", "daypart": "morning"}, 9, 2)
 
     def call():
