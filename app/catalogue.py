@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, text
 from sqlmodel import Session, col, select
 
 from app.api.schemas import ItemIn
-from app.db import write_session
+from app.db import upsert, write_session
 from app.models import CatalogueChange, Item, ItemVector, utcnow
 from app.settings import Settings
 from embeddings.encoder import Encoder, item_text, load_encoder, text_hash
@@ -190,8 +190,8 @@ class Catalogue:
                 items = s.exec(select(Item).where(col(Item.id).in_(batch))).all()
             vectors = self.encoder.encode([text_of(i) for i in items])
             with write_session(self.engine) as s:
-                for item, vector in zip(items, vectors):
-                    s.merge(_vector_row(item.id, model_id, text_hash(text_of(item)), vector))
+                upsert(s, ItemVector, [_vector_row(item.id, model_id, text_hash(text_of(item)), vector)
+                                       for item, vector in zip(items, vectors)])
                 record_changes(s, [i.id for i in items])
             if progress:
                 progress(len(items))
@@ -264,10 +264,9 @@ def record_changes(s: Session, item_ids: Iterable[str]) -> None:
     s.add_all(CatalogueChange(item_id=i, created_at=now) for i in item_ids)
 
 
-def _vector_row(item_id: str, model_id: str, digest: str, vector: np.ndarray) -> ItemVector:
-    return ItemVector(
-        item_id=item_id, model_id=model_id, text_hash=digest, vector=vector.astype(np.float32).tobytes(), updated_at=utcnow()
-    )
+def _vector_row(item_id: str, model_id: str, digest: str, vector: np.ndarray) -> dict:
+    return dict(item_id=item_id, model_id=model_id, text_hash=digest, vector=vector.astype(np.float32).tobytes(),
+                updated_at=utcnow())
 
 
 def upsert_items(catalogue: Catalogue, items: list[ItemIn]) -> int:
@@ -299,8 +298,8 @@ def upsert_items(catalogue: Catalogue, items: list[ItemIn]) -> int:
             row = existing.get(item.id) or Item(id=item.id, title=item.title, created_at=now)
             row.sqlmodel_update(item.model_dump(), update={"updated_at": now, "deleted_at": None})
             s.add(row)
-            if item.id in vectors:
-                s.merge(_vector_row(item.id, encoder.model_id, digests[item.id], vectors[item.id]))
+        s.flush()  # the items first: their vectors refer to them
+        upsert(s, ItemVector, [_vector_row(i, encoder.model_id, digests[i], v) for i, v in vectors.items()])
     catalogue.sync()
     return len(items)
 

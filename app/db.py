@@ -16,7 +16,8 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, event
-from sqlmodel import Session, create_engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -86,6 +87,18 @@ def _close_session(_exc: BaseException | None) -> None:
     s = g.pop("db_session", None)
     if s is not None:
         s.close()
+
+
+def upsert(s: Session, model: type[SQLModel], rows: list[dict]) -> None:
+    """Insert `rows`, or update them where their primary key exists already, in one statement."""
+    if not rows:
+        return
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[s.get_bind().dialect.name]
+    table = model.__table__
+    keys = [c.name for c in table.primary_key]
+    stmt = insert(table)
+    s.execute(stmt.on_conflict_do_update(index_elements=keys,
+                                         set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}), rows)
 
 
 def alembic_config(connection) -> Config:

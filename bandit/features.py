@@ -39,6 +39,22 @@ class Candidate:
         return cls(d["id"], d.get("category"), tuple(d.get("tags", ())), float(d.get("similarity", 0.0)), float(d.get("q", 0.0)))
 
 
+class LoggedCandidates(Sequence[Candidate]):
+    """The candidates stored with a decision, made into `Candidate`s only as they are read: learning one
+    reward usually needs just the chosen one of 100."""
+
+    def __init__(self, rows: Sequence[Mapping]):
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [Candidate.from_dict(row) for row in self._rows[i]]
+        return Candidate.from_dict(self._rows[i])
+
+
 @dataclass(frozen=True)
 class Shared:
     user_id: str

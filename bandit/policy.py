@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+import pylibvw
 import vowpalwabbit
 
-from bandit.exploration import EpsilonGreedy, Exploration, exploration_from
+from bandit.exploration import EpsilonGreedy, Exploration, SquareCB, exploration_from
 from bandit.features import Candidate, Shared, action_features, example, shared_features
 
 FNV_PRIME = 16777619  # VW hashes a quadratic feature as (h1 * FNV_PRIME) ^ h2
@@ -98,7 +99,7 @@ class VWPolicy:
             self._vw = _load(model, args)
         self._mask = self._vw.num_weights() - 1
         self._hashes: dict[tuple[str, str], int] = {}  # feature hashes depend only on the name and namespace
-        self._label_type = self._vw.get_label_type()
+        self._learns_from_chosen_alone = config.cb_type == "mtr" and not isinstance(config.exploration, SquareCB)
 
     def choose(self, shared: Shared, candidates: Sequence[Candidate], k: int, rng: np.random.Generator) -> Choice:
         prediction = self.predict(shared, candidates)
@@ -109,20 +110,29 @@ class VWPolicy:
         return self.predict(shared, candidates).pmf
 
     def predict(self, shared: Shared, candidates: Sequence[Candidate]) -> Prediction:
-        parsed = self._parse(example(shared, candidates))
+        examples = self._parse(example(shared, candidates))
         try:
-            pmf = np.asarray(self._vw.predict(parsed), dtype=np.float64)
-            costs = np.fromiter((ex.get_partial_prediction() for ex in parsed[1:]), dtype=np.float64, count=len(candidates))
+            pylibvw.vw.predict_multi(self._vw, examples)
+            pmf = np.asarray(examples[0].get_action_scores(), dtype=np.float64)
+            costs = np.fromiter((ex.get_partial_prediction() for ex in examples[1:]), dtype=np.float64, count=len(candidates))
         finally:
-            self._vw.finish_example(parsed)
+            pylibvw.vw._finish_example_multi_ex(self._vw, examples)
         return Prediction(pmf / pmf.sum(), -costs)
 
     def learn(self, shared: Shared, candidates: Sequence[Candidate], position: int, reward: float, probability: float) -> None:
-        parsed = self._parse(example(shared, candidates, (position, -reward, max(probability, 1e-6))))
+        cost, probability = -reward, max(probability, 1e-6)
+        if self._learns_from_chosen_alone:
+            # MTR regresses on the chosen candidate alone; VW scales its importance weight by the number of
+            # candidates, so empty lines stand in for the others. The model comes out the same, bit for bit
+            # (tests/bandit), and learning costs a fraction.
+            lines = example(shared, [candidates[position]], (0, cost, probability)) + ["|"] * (len(candidates) - 1)
+        else:
+            lines = example(shared, candidates, (position, cost, probability))
+        examples = self._parse(lines)
         try:
-            self._vw.learn(parsed)
+            pylibvw.vw.learn_multi(self._vw, examples)
         finally:
-            self._vw.finish_example(parsed)
+            pylibvw.vw._finish_example_multi_ex(self._vw, examples)
 
     def explain(self, shared: Shared, candidate: Candidate, top: int = 3) -> tuple[float, list[dict]]:
         """The model's expected reward for the candidate and the features that contributed most to it."""
@@ -151,9 +161,10 @@ class VWPolicy:
         finally:
             os.unlink(path)
 
-    def _parse(self, lines: list[str]) -> list[vowpalwabbit.Example]:
-        # Naming the label type spares pyvw a slow lookup per line (a third of predict's time with 100 candidates).
-        return self._vw.parse(lines, self._label_type)
+    def _parse(self, lines: list[str]) -> list[pylibvw.example]:
+        # pyvw would wrap each parsed line in a Python Example (2 µs apiece, over 100 per decision); the
+        # native examples serve predict, learn and finish alike, which is all pyvw does with them.
+        return self._vw._parse("\n".join(lines))
 
     def _hash(self, ns: str, name: str) -> int:
         key = (ns, name)

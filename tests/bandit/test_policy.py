@@ -95,6 +95,33 @@ def test_choices_carry_the_expected_reward_the_explanations_add_up_to():
     assert max(choice.scores) > min(choice.scores) + 0.1
 
 
+@pytest.mark.parametrize("exploration", [EpsilonGreedy(0.1), Softmax(5.0)])
+def test_learning_from_the_chosen_candidate_alone_gives_the_same_model(exploration):
+    """With MTR only the chosen candidate is regressed on, so the learner skips the other 99 (they are stood
+    in for by empty lines); the model must come out exactly as if it had learned the whole decision."""
+    alone, whole = (VWPolicy(PolicyConfig(exploration=exploration), seed=1) for _ in range(2))
+    assert alone._learns_from_chosen_alone
+    whole._learns_from_chosen_alone = False
+    rng = np.random.default_rng(0)
+    for r in range(400):
+        shared = Shared(f"u{r % 7}", {"device": ["mobile", "desktop"][r % 2]}, r % 24, r % 7)
+        items = [Candidate(f"i{rng.integers(60)}", f"cat{rng.integers(6)}", (f"t{rng.integers(9)}",), float(rng.random()),
+                           float(rng.random())) for _ in range(int(rng.integers(5, 40)))]
+        position, reward, probability = int(rng.integers(len(items))), float(rng.random() < 0.4), float(rng.uniform(0.01, 1))
+        for policy in (alone, whole):
+            policy.learn(shared, items, position, reward, probability)
+    for u in range(7):
+        shared = Shared(f"u{u}", {"device": "mobile"}, 9, 2)
+        a, w = alone.predict(shared, candidates(30)), whole.predict(shared, candidates(30))
+        assert np.array_equal(a.scores, w.scores) and np.array_equal(a.pmf, w.pmf)
+    assert np.ptp(a.scores) > 0.05  # it did learn something
+
+
+def test_squarecb_learns_from_whole_decisions():
+    assert not VWPolicy(PolicyConfig(exploration=SquareCB(10.0)))._learns_from_chosen_alone
+    assert not VWPolicy(PolicyConfig(cb_type="dr"))._learns_from_chosen_alone
+
+
 def test_a_saved_model_predicts_the_same():
     policy = VWPolicy(seed=2)
     train(policy, 500)

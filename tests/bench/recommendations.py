@@ -27,6 +27,7 @@ USERS = 500
 REQUESTS, BUDGET_S = 2_000, 60.0
 HTTP_REQUESTS, HTTP_S, CONCURRENCY = 6_000, 60.0, 8
 LEARN_REWARDS = 5_000
+LEARN_SECONDS_MAX = 120
 TARGETS = {"p50_ms": 5.0, "p99_ms": 20.0, "http_rps": 300, "floor_ratio": 2.0, "learn_per_s": 2_000}
 
 
@@ -143,8 +144,10 @@ def summary(ms: np.ndarray) -> list:
 
 
 def learner_throughput(app, rng, contexts) -> float:
+    """LEARN_REWARDS rewards for as many fresh events, learned in a process of its own, as `feedloop learner` runs."""
+    import multiprocessing
+
     from app import db
-    from app.learner import Learner
     from app.recommender import Request
     from app.rewards import RewardIn, store_rewards
 
@@ -153,13 +156,34 @@ def learner_throughput(app, rng, contexts) -> float:
               for n in range(LEARN_REWARDS)]
     with db.write_session(app.extensions["db_engine"]) as s:
         store_rewards(s, app.config["FEEDLOOP"], [RewardIn(e, float(rng.random() < 0.3)) for e in events])
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_learn_all, (str(app.config["FEEDLOOP"].home),))
+
+
+def _learn_all(home: str) -> float:
+    """The learner's own loop (settling, learning, publishing snapshots), timed until it has caught up."""
+    from sqlalchemy import func, select
+
+    from app import create_app
+    from app.learner import Learner
+    from app.models import Reward
+
+    app = create_app({"home": home, "env": "test"})
+    with app.extensions["db_engine"].connect() as conn:
+        last = conn.execute(select(func.max(Reward.id))).scalar()
     learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
-    learner.learn_pending()  # catch up with the warm-up history first
+    learner.learn_pending()  # the first batch warms the workspace and the caches
+    first, stop = learner.last_reward_id, threading.Event()
     start = time.perf_counter()
-    learned = 0
-    while (n := learner.learn_pending()):
-        learned += n
-    return learned / (time.perf_counter() - start)
+    loop = threading.Thread(target=learner.run, args=(stop,))
+    loop.start()
+    deadline = start + LEARN_SECONDS_MAX
+    while learner.last_reward_id < last and loop.is_alive() and time.perf_counter() < deadline:
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - start
+    stop.set()
+    loop.join()
+    return (learner.last_reward_id - first) / elapsed
 
 
 def http_load(home: Path) -> dict:
