@@ -12,7 +12,7 @@ from app.settings import load_settings
 def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     """Build the app. `config` overrides FEEDLOOP_* settings; `warm` loads the encoder and index now."""
     from app import db, errors
-    from app.api import bp as api_bp
+    from app.api import blueprint as api_blueprint
     from app.auth import KeyCache
     from app.catalogue import Catalogue
     from app.health import bp as health_bp
@@ -38,7 +38,7 @@ def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     catalogue = app.extensions["catalogue"] = Catalogue(settings, app.extensions["db_engine"])
     models = app.extensions["models"] = ModelStore(settings)
     app.extensions["recommender"] = Recommender(settings, app.extensions["db_engine"], catalogue, models)
-    app.register_blueprint(api_bp)
+    app.register_blueprint(api_blueprint())
     app.register_blueprint(health_bp)
     if warm:
         catalogue.warm_up()

@@ -111,6 +111,11 @@ class Catalogue:
         finally:
             conn.close()
 
+    @property
+    def unsaved_changes(self) -> int:
+        """Catalogue changes applied to the index since it was last saved."""
+        return self._unsaved
+
     def save_index(self) -> None:
         with self._lock:
             if self.index is not None:

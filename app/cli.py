@@ -46,7 +46,8 @@ def init() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn worker processes")
-@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker")
+@click.option("--threads", default=1, show_default=True, type=int,
+              help="threads per worker; above 1, workers also keep connections alive")
 @click.option("--timeout", default=120, show_default=True, type=int, help="seconds before a stuck worker is restarted")
 @click.option("--dev", is_flag=True, help="Flask's development server (debugger) instead of gunicorn")
 @click.option("--no-learner", is_flag=True, help="serve only; a separate `feedloop learner` learns (scaled layout)")

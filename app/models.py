@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Column, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint, text)
 from sqlmodel import Field, SQLModel
 
 
@@ -70,6 +71,10 @@ class Event(SQLModel, table=True):
     """One logged decision: what was shown, with what probability, and everything needed to learn from it again."""
 
     __tablename__ = "events"
+    # The learner looks for due, unsettled events every second; an index of only those keeps that look
+    # cheap however many settled events the log holds.
+    __table_args__ = (Index("ix_events_unsettled", "created_at", sqlite_where=text("settled_at IS NULL"),
+                            postgresql_where=text("settled_at IS NULL")),)
 
     id: str = Field(primary_key=True, max_length=32)
     user_id: str = Field(max_length=256, index=True)
@@ -87,7 +92,7 @@ class Event(SQLModel, table=True):
     policy_item_id: Optional[str] = Field(default=None, max_length=256)  # the policy's own first choice
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True), index=True)
     # Set once the reward wait has passed and slots without a reward got the default reward.
-    settled_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True), index=True)
+    settled_at: Optional[datetime] = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class Reward(SQLModel, table=True):

@@ -25,6 +25,15 @@ def test_reindex_saves_the_index_with_every_change_applied(app, catalogue):
     assert len(index) == len(catalogue) and meta["applied"] == app.extensions["catalogue"].applied
 
 
+def test_reindex_leaves_an_unchanged_index_file_alone(app, catalogue):
+    path = app.config["FEEDLOOP"].index_path
+    assert run_job(app, "reindex").detail.endswith("saved")
+    written = path.stat().st_mtime_ns
+    run = run_job(app, "reindex")
+    assert run.status == "ok" and run.detail.endswith("unchanged since it was saved")
+    assert path.stat().st_mtime_ns == written
+
+
 def test_reindex_encodes_items_that_lost_their_vector(app, catalogue):
     engine = app.extensions["db_engine"]
     with Session(engine) as s:

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -187,15 +188,19 @@ def _learn_all(home: str) -> float:
 
 
 def http_load(home: Path) -> dict:
+    from app.models import utcnow
+
     port = _free_port()
     env = {**os.environ, "FEEDLOOP_HOME": str(home), "FEEDLOOP_ENV": "test"}
+    launched = utcnow()
     server = subprocess.Popen([str(Path(sys.executable).with_name("feedloop")), "serve", "--port", str(port),
-                               "--workers", "2", "--threads", "4"], env=env,
+                               "--workers", "2"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         key = subprocess.run([str(Path(sys.executable).with_name("feedloop")), "keys", "create", "--name", "bench"],
                              env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         _wait_ready(port)
+        _wait_started_up(home, launched)
         return _drive(port, key)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -241,6 +246,27 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _wait_started_up(home: Path, launched: datetime, timeout: float = 300.0) -> None:
+    """Wait for the scheduler's first reindex run, which loads the index beside the workers at start-up:
+    the load test measures a running service, not one that is still starting."""
+    from sqlalchemy import create_engine, select
+
+    from app.models import JobRun
+
+    engine = create_engine(f"sqlite:///{home / 'feedloop.db'}")
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(select(JobRun.id).where(JobRun.job == "reindex", JobRun.started_at >= launched,
+                                                       JobRun.status != "running")).first():
+                    return
+            time.sleep(0.5)
+    finally:
+        engine.dispose()
+    raise RuntimeError(f"the scheduler's first reindex run did not finish within {timeout:.0f} s")
 
 
 def _wait_ready(port: int, timeout: float = 300.0) -> None:
