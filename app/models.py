@@ -99,7 +99,11 @@ class Reward(SQLModel, table=True):
     """A reward as received. `learn_value` is what it adds to the slot's aggregate, which the learner learns."""
 
     __tablename__ = "rewards"
-    __table_args__ = (UniqueConstraint("event_id", "item_id", "reward_key", name="uq_rewards_event_item_key"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "item_id", "reward_key", name="uq_rewards_event_item_key"),
+        # A user's own rewards, newest first, without wading through the default ones (most of them).
+        Index("ix_rewards_user_profile", "user_id", "is_default", "id"),
+    )
 
     id: Optional[int] = Field(
         default=None,
@@ -107,7 +111,7 @@ class Reward(SQLModel, table=True):
     )
     event_id: str = Field(sa_column=Column(String(32), ForeignKey("events.id"), nullable=False, index=True))
     item_id: str = Field(max_length=256, index=True)
-    user_id: str = Field(max_length=256, index=True)
+    user_id: str = Field(max_length=256)
     reward_key: str = Field(default="", max_length=128)  # client's idempotency key; "" when none was sent
     value: float
     learn_value: Optional[float] = None  # None: adds nothing to the aggregate (e.g. a later reward under "earliest")

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Engine, bindparam, func, insert
+from sqlalchemy import Engine, bindparam, false, func, insert
 from sqlmodel import Session, col, select
 
 from app.catalogue import Catalogue
@@ -25,7 +25,7 @@ PERSONAL_SHARE = 0.6  # of the N candidates, from FAISS around the profile/query
 INSERT_EVENT = insert(Event)
 LIKED = (  # built once: constructing the statement cost as much as running it
     select(Reward.item_id)
-    .where(Reward.user_id == bindparam("user_id"), col(Reward.value) > 0, col(Reward.is_default).is_(False))
+    .where(Reward.user_id == bindparam("user_id"), col(Reward.value) > 0, col(Reward.is_default) == false())
     .order_by(col(Reward.id).desc()).limit(PROFILE_REWARDS)
 )
 

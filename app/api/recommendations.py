@@ -1,5 +1,3 @@
-from dataclasses import asdict
-
 from flask import current_app
 from pydantic import ValidationError
 from sqlmodel import col, select
@@ -26,7 +24,7 @@ def recommend(body: RecommendationRequest):
     if body.k > current_app.config["FEEDLOOP"].max_k:
         raise ApiError(422, "validation_error", f"k must be at most {current_app.config['FEEDLOOP'].max_k}")
     decision = current_app.extensions["recommender"].recommend(Request(**body.model_dump()))
-    return RecommendationResponse(**asdict(decision)).model_dump()
+    return RecommendationResponse.model_validate(decision, from_attributes=True).model_dump()
 
 
 def own_event(event_id: str) -> Event:
