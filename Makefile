@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,int8]'
 	touch $@
 
 $(VENDOR)/.installed: package.json package-lock.json
@@ -45,7 +45,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,int8,bench]'
 	touch $@
 
 bench: install $(BENCH_STAMP)

@@ -19,7 +19,7 @@ from app.api.schemas import ItemIn
 from app.db import upsert, write_session
 from app.models import CatalogueChange, Item, ItemVector, utcnow
 from app.settings import Settings
-from embeddings.encoder import Encoder, item_text, load_encoder, text_hash
+from embeddings.encoder import TextEncoder, item_text, load_encoder, text_hash
 from embeddings.index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -50,15 +50,15 @@ class Catalogue:
         self.index: VectorIndex | None = None
         self.applied = 0  # last change id reflected in self.index
         self._unsaved = 0
-        self._encoder: Encoder | None = None
+        self._encoder: TextEncoder | None = None
         self._meta: OrderedDict[str, ItemMeta | None] = OrderedDict()  # None: deleted
         self._lock = threading.RLock()
 
     @property
-    def encoder(self) -> Encoder:
+    def encoder(self) -> TextEncoder:
         if self._encoder is None:
             self._encoder = load_encoder(self.settings.embedding_model, self.settings.encode_batch_size,
-                                         self.settings.encoder_precision)
+                                         self.settings.encoder_precision, str(self.settings.encoder_cache))
         return self._encoder
 
     @property

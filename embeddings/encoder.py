@@ -5,7 +5,7 @@ import hashlib
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 
@@ -40,6 +40,15 @@ def model_fingerprint(model_dir: str | Path) -> str:
     return f"{root.name}-{h.hexdigest()[:12]}"
 
 
+class TextEncoder(Protocol):
+    model_id: str  # vectors from different model_ids are never mixed in one index
+    dim: int
+    batch_size: int
+    precision: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
 def native_bf16() -> bool:
     """Whether this CPU computes bf16 natively; elsewhere bf16 is emulated and slower than fp32."""
     import torch
@@ -63,7 +72,7 @@ class Encoder:
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self.dim = int(self._model.get_embedding_dimension())
 
-    def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         import torch
 
@@ -74,16 +83,27 @@ class Encoder:
                 list(texts),
                 batch_size=self.batch_size,
                 convert_to_tensor=True,
-                show_progress_bar=show_progress,
+                show_progress_bar=False,
             )
         vectors = torch.nn.functional.normalize(vectors.float(), dim=1)
         return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
 
 
 @lru_cache(maxsize=4)
-def load_encoder(model_dir: str, batch_size: int = 64, precision: str = "fp32") -> Encoder:
+def load_encoder(model_dir: str, batch_size: int = 64, precision: str = "fp32",
+                 cache_dir: str | None = None) -> TextEncoder:
     """One encoder per process and model: loading costs seconds and the weights are read-only.
-    `precision` "auto" is bf16 where the CPU has it natively, else fp32."""
+    `precision` "auto" is bf16 where the CPU has it natively, else fp32; "int8" is the model quantised and
+    run by OpenVINO (embeddings.int8), kept under `cache_dir`."""
+    if precision == "int8":
+        import torch
+
+        from embeddings.int8 import Int8Encoder
+
+        if cache_dir is None:
+            raise ValueError("int8 needs a cache directory for the quantised model")
+        # The process's thread budget, as set for torch: all cores for imports, one in a serving worker.
+        return Int8Encoder(model_dir, cache_dir, batch_size, threads=torch.get_num_threads())
     if precision == "auto":
         precision = "bf16" if native_bf16() else "fp32"
     return Encoder(model_dir, batch_size, precision)

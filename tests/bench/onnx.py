@@ -1,8 +1,6 @@
-"""What the encoding benchmark tries besides torch: the same model on ONNX Runtime, exported from the
-local weights with torch.onnx. For fp32 it barely beat torch here (docs/benchmarks.md), so the service
-does not use it.
-
-Supports the common layout: a Transformer module, then mean or CLS pooling, then optional normalisation.
+"""What the encoding benchmark tries besides torch and OpenVINO: the same model on ONNX Runtime, exported
+from the local weights with torch.onnx. For fp32 it barely beat torch here (docs/benchmarks.md), so the
+service does not use it.
 """
 from __future__ import annotations
 
@@ -14,45 +12,15 @@ from typing import Sequence
 
 import numpy as np
 
-INPUTS = ("input_ids", "token_type_ids", "attention_mask")
-
-
-class UnsupportedModel(ValueError):
-    pass
-
-
-def pooling_mode(model_dir: Path) -> str:
-    """'mean' or 'cls' for a Transformer → Pooling [→ Normalize] pipeline; UnsupportedModel otherwise."""
-    try:
-        modules = json.loads((model_dir / "modules.json").read_text())
-    except FileNotFoundError:
-        raise UnsupportedModel(f"{model_dir} has no modules.json") from None
-    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
-    if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
-        raise UnsupportedModel(f"modules {kinds}: only Transformer, Pooling[, Normalize] run on ONNX")
-    config = json.loads((model_dir / modules[1]["path"] / "config.json").read_text())
-    enabled = {key for key, on in config.items() if key.startswith("pooling_mode_") and on}
-    modes = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
-    if len(enabled) != 1 or not enabled <= modes.keys():
-        raise UnsupportedModel(f"pooling {sorted(enabled)}: only mean or CLS pooling runs on ONNX")
-    return modes[enabled.pop()]
+from embeddings.int8 import INPUTS, hidden_states_module, pool, pooling_mode
 
 
 def export(model_dir: Path, path: Path) -> None:
     """Trace the transformer into an ONNX graph at `path` (written atomically)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    class HiddenStates(torch.nn.Module):
-        def __init__(self, model: torch.nn.Module):
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids, token_type_ids, attention_mask):
-            return self.model(input_ids=input_ids, token_type_ids=token_type_ids,
-                              attention_mask=attention_mask).last_hidden_state
-
-    model = HiddenStates(AutoModel.from_pretrained(model_dir, local_files_only=True).eval())
+    model = hidden_states_module(model_dir)
     # A padded example, so that the traced graph applies the attention mask.
     example = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)(
         ["a short text", "a longer text, so that the short one is padded"], padding=True, return_tensors="pt")
@@ -87,7 +55,7 @@ class OnnxEncoder:
         self.model_id = model_id
         self.dim = int(self.session.get_outputs()[0].shape[-1])
 
-    def encode(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
         order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths share a batch
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -96,12 +64,5 @@ class OnnxEncoder:
             tokens = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
                                     max_length=self.max_length, return_tensors="np")
             hidden = self.session.run(None, {name: tokens[name] for name in INPUTS})[0]
-            if self.pooling == "mean":
-                mask = tokens["attention_mask"][..., None].astype(np.float32)
-                pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            else:
-                pooled = hidden[:, 0]
-            if self.normalise:
-                pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            vectors[rows] = pooled
+            vectors[rows] = pool(hidden, tokens["attention_mask"], self.pooling, self.normalise)
         return vectors
