@@ -60,6 +60,9 @@ class Encoder:
     def __init__(self, model_dir: str | Path, batch_size: int = 64, precision: str = "fp32"):
         """`precision` "bf16" runs the transformer under bf16 autocast; pooling and normalising stay fp32."""
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # a weight-loading bar per process is noise in CLI output and logs
 
         model_dir = Path(model_dir)
         if not (model_dir / "modules.json").exists() and not (model_dir / "config.json").exists():
