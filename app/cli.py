@@ -101,7 +101,7 @@ def scheduler() -> None:
         with single_instance("scheduler", app.config["FEEDLOOP"], app.extensions["db_engine"]):
             jobs = schedule(app, BlockingScheduler(timezone="UTC"))
             for sig in (signal.SIGTERM, signal.SIGINT):  # a run in progress finishes before the process exits
-                signal.signal(sig, lambda *_: jobs.shutdown(wait=False))
+                signal.signal(sig, lambda *_: jobs.shutdown(wait=True))
             jobs.start()
     except AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
