@@ -117,7 +117,7 @@ class VWPolicy:
             costs = np.fromiter((ex.get_partial_prediction() for ex in examples[1:]), dtype=np.float64, count=len(candidates))
         finally:
             pylibvw.vw._finish_example_multi_ex(self._vw, examples)
-        return Prediction(pmf / pmf.sum(), -costs)
+        return Prediction(pmf / pmf.sum(), 0.0 - costs)  # not -costs: an untrained model would answer -0.0
 
     def learn(self, shared: Shared, candidates: Sequence[Candidate], position: int, reward: float, probability: float) -> None:
         cost, probability = -reward, max(probability, 1e-6)

@@ -86,6 +86,11 @@ def test_explanations_name_the_features_behind_the_score():
     assert len(why) == 3 and any("c=cat1" in part["feature"] and part["contribution"] > 0 for part in why)
 
 
+def test_an_untrained_model_scores_zero_not_negative_zero():
+    choice = VWPolicy(seed=3).choose(Shared("u1"), candidates(), 3, np.random.default_rng(0))
+    assert all(str(score) == "0.0" for score in choice.scores)  # "-0.0" in an API answer puzzles people
+
+
 def test_choices_carry_the_expected_reward_the_explanations_add_up_to():
     policy = VWPolicy(seed=3)
     train(policy)
