@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
-from sqlalchemy import Engine, func, text
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from app.api.schemas import ItemIn
