@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     encode_batch_size: int = Field(64, ge=1, le=4096)
     # bf16 encodes about 1.7x faster on CPUs with native bf16 (AVX512-BF16, AMX) with the same neighbours
     # (docs/benchmarks.md); "auto" uses it where the CPU has it. int8 (OpenVINO, the `int8` extra) is about
-    # twice as fast again, with slightly different vectors (a mean cosine of 0.997 to fp32).
+    # twice as fast again where the CPU has AVX512-VNNI or AMX (no faster than fp32 without), with slightly
+    # different vectors (a mean cosine of 0.997 to fp32).
     encoder_precision: Literal["auto", "bf16", "fp32", "int8"] = "auto"
     # Exact inner-product search up to this many items, HNSW above it.
     exact_index_max: int = Field(20_000, ge=1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+log = logging.getLogger(__name__)
 
 
 def item_text(title: str, description: str = "", category: str | None = None, tags: Iterable[str] = ()) -> str:
@@ -54,6 +57,14 @@ def native_bf16() -> bool:
     import torch
 
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def native_int8_dot() -> bool:
+    """Whether this CPU has int8 dot-product instructions; with AVX2 alone the int8 encoder measured no faster
+    than fp32 (docs/benchmarks.md)."""
+    import torch
+
+    return bool(torch.cpu._is_vnni_supported() or torch.cpu._is_amx_tile_supported())
 
 
 class Encoder:
@@ -105,6 +116,9 @@ def load_encoder(model_dir: str, batch_size: int = 64, precision: str = "fp32",
 
         if cache_dir is None:
             raise ValueError("int8 needs a cache directory for the quantised model")
+        if not native_int8_dot():
+            log.warning("int8 encoding on a CPU without AVX512-VNNI or AMX: no faster than fp32 here, and its "
+                        "vectors differ a little from the model's; fp32 is the better choice on this machine")
         # The process's thread budget, as set for torch: all cores for imports, one in a serving worker.
         return Int8Encoder(model_dir, cache_dir, batch_size, threads=torch.get_num_threads())
     if precision == "auto":

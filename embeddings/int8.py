@@ -1,8 +1,9 @@
 """The encoder's model quantised to int8 (NNCF static quantisation) and run by OpenVINO.
 
 On CPUs with int8 dot-product instructions (AVX512-VNNI, AMX) it encodes about twice as fast as bf16
-torch, at a mean cosine of 0.997 to the fp32 vectors (docs/benchmarks.md). Quantising takes a few
-seconds, once per model: the result is kept under the cache directory and reused by every process.
+torch, at a mean cosine of 0.997 to the fp32 vectors; with AVX2 alone it is no faster than fp32
+(docs/benchmarks.md). Quantising takes a few seconds, once per model: the result is kept under the cache
+directory and reused by every process.
 """
 from __future__ import annotations
 

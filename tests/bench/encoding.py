@@ -1,6 +1,7 @@
-"""Encoder throughput on catalogue-like texts: the service's torch encoder in fp32 and bf16 at several batch
-sizes and with one thread, its int8 encoder (NNCF-quantised, on OpenVINO), and what was tried besides:
-ONNX Runtime with fp32 and dynamically quantised int8 weights.
+"""Encoder throughput on catalogue-like texts: the service's torch encoder in fp32 (and bf16, where the CPU
+computes it natively) at several batch sizes and with one thread, its int8 encoder (NNCF-quantised, on
+OpenVINO), and what was tried besides: ONNX Runtime with fp32 and dynamically quantised int8 weights.
+Beside them, the fp32 bound: the model's cost per item and what this machine's matrix multiply allows.
 
 Bounded in time: each variant encodes ENCODE_ITEMS texts ENCODE_ROUNDS times. Run it on a quiet machine:
 two cores shared with anything else halve the figures.
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from app.settings import Settings, bundled_model_path
-from embeddings.encoder import item_text, load_encoder, model_fingerprint
+from embeddings.encoder import item_text, load_encoder, model_fingerprint, native_bf16
 from tests.bench.onnx import OnnxEncoder, export
 
 DEMO_CATALOGUE = Path(__file__).resolve().parents[2] / "demo" / "catalogue.jsonl"
@@ -29,6 +30,7 @@ ENCODE_ROUNDS = 3
 BATCH_SIZES = (32, 64, 128, 256)
 INT8_BATCH_SIZES = (16, 32, 64)
 THREADS = 2
+MATMUL_ROUNDS = 100
 DEFAULT_BATCH = Settings.model_fields["encode_batch_size"].default
 
 Encode = Callable[[list[str]], np.ndarray]
@@ -55,6 +57,7 @@ def encode_table() -> dict:
         for label, rate, v in zip(labels, rates, vectors)
     ]
     words = [len(text.split()) for text in texts]
+    gflop, gflops = model_gflop(model_dir, texts), matmul_gflops()
     return {
         "title": f"Encoding {len(texts):,} items ({min(words)}-{max(words)} words, mean {np.mean(words):.0f})",
         "note": f"items/s is the best of {ENCODE_ROUNDS} passes, taken in turns over all variants so that load from "
@@ -64,7 +67,9 @@ def encode_table() -> dict:
                 f"FEEDLOOP_ENCODER_PRECISION=int8 (quantised on embeddings/calibration.txt, texts from the same "
                 f"demo catalogue as these). `cos` is the "
                 f"mean cosine to the reference vectors; `top-10` is the mean overlap of each item's 10 nearest items "
-                f"under the reference vectors.",
+                f"under the reference vectors. The model costs {gflop:.2f} GFLOP an item here and this machine's fp32 "
+                f"matrix multiply runs at {gflops:.0f} GFLOP/s on {THREADS} threads, so no fp32 backend can pass "
+                f"{gflops / gflop:.0f} items/s. torch bf16 is measured only where the CPU computes bf16 natively.",
         "columns": ["backend", "batch", "threads", "items/s", "x reference", "cos", "top-10"],
         "rows": rows,
     }
@@ -84,7 +89,7 @@ def item_texts(n: int, seed: int = 0) -> list[str]:
 
 def encoders(model_dir: str, scratch: Path) -> Iterator[tuple[str, int, int, Encode]]:
     """(backend, batch size, threads, encode) for each variant measured."""
-    for precision in ("fp32", "bf16"):
+    for precision in ("fp32", "bf16") if native_bf16() else ("fp32",):  # emulated bf16 is ~5x slower than fp32
         for batch in BATCH_SIZES:
             yield f"torch {precision}", batch, THREADS, with_threads(THREADS, load_encoder(model_dir, batch, precision).encode)
     yield "torch fp32", DEFAULT_BATCH, 1, with_threads(1, load_encoder(model_dir, DEFAULT_BATCH, "fp32").encode)
@@ -95,6 +100,32 @@ def encoders(model_dir: str, scratch: Path) -> Iterator[tuple[str, int, int, Enc
     for backend, graph in onnx_graphs(model_dir, scratch).items():
         for batch in BATCH_SIZES:
             yield backend, batch, THREADS, OnnxEncoder(model_dir, graph, model_id, batch, THREADS).encode
+
+
+def model_gflop(model_dir: str, texts: list[str]) -> float:
+    """The transformer's floating-point operations per text: its matrix multiplies, attention included."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(model_dir, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]], dtype=float)
+    h = config.hidden_size
+    per_token = 4 * h * h + 2 * h * config.intermediate_size  # query, key, value, output; the feed-forward pair
+    attention = 2 * h * lengths ** 2  # scores and their weighted sum
+    return float(np.mean(2 * config.num_hidden_layers * (per_token * lengths + attention)) / 1e9)
+
+
+def matmul_gflops(rows: int = 64 * 44, inner: int = 384, cols: int = 1536) -> float:
+    """The best fp32 GFLOP/s of a matrix multiply the size of a feed-forward layer on 64 texts of 44 tokens."""
+    torch.set_num_threads(THREADS)
+    a, b = torch.randn(rows, inner), torch.randn(inner, cols)
+    best = 0.0
+    with torch.inference_mode():
+        for _ in range(MATMUL_ROUNDS):
+            start = time.perf_counter()
+            a @ b
+            best = max(best, 2 * rows * inner * cols / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 def with_threads(threads: int, encode: Encode) -> Encode:

@@ -70,3 +70,11 @@ def test_int8_without_openvino_is_a_clear_configuration_error(tmp_path, monkeypa
     monkeypatch.setattr(app.settings, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"pip install 'feedloop\[int8\]'"):
         load_settings({"home": str(tmp_path), "encoder_precision": "int8"})
+
+
+@pytest.mark.parametrize("has_int8_dot", [True, False])
+def test_int8_on_a_cpu_without_int8_dot_products_warns_that_fp32_is_faster(cache, monkeypatch, caplog, has_int8_dot):
+    monkeypatch.setattr("embeddings.encoder.native_int8_dot", lambda: has_int8_dot)
+    load_encoder.__wrapped__(bundled_model_path(), 4, "int8", str(cache))
+    warned = [r for r in caplog.records if r.levelname == "WARNING" and "no faster than fp32" in r.message]
+    assert bool(warned) is not has_int8_dot
