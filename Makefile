@@ -42,6 +42,8 @@ demo: install
 	$(BIN)/feedloop serve --host 127.0.0.1 --port 5000
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
 
 $(BENCH_STAMP): $(STAMP)

@@ -1,4 +1,5 @@
-"""feedloop's web layer: create_app wires settings, database, auth, catalogue and blueprints."""
+"""feedloop's service: create_app wires settings, database, errors, auth, the domain services and blueprints."""
+
 from __future__ import annotations
 
 import logging
@@ -11,13 +12,11 @@ from app.settings import load_settings
 
 def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     """Build the app. `config` overrides FEEDLOOP_* settings; `warm` loads the encoder and index now."""
-    from app import db, errors
-    from app.api import blueprint as api_blueprint
+    from app import api, db, errors
     from app.auth import KeyCache
-    from app.catalogue import Catalogue
-    from app.health import bp as health_bp
-    from app.model_store import ModelStore
-    from app.recommender import Recommender
+    from app.services.catalogue import Catalogue
+    from app.services.model_store import ModelStore
+    from app.services.recommender import Recommender
 
     settings = load_settings(config)
     app = Flask(__name__)
@@ -31,15 +30,14 @@ def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     db.init_app(app)
     errors.init_app(app)
     app.extensions["api_keys"] = KeyCache()
     catalogue = app.extensions["catalogue"] = Catalogue(settings, app.extensions["db_engine"])
     models = app.extensions["models"] = ModelStore(settings)
     app.extensions["recommender"] = Recommender(settings, app.extensions["db_engine"], catalogue, models)
-    app.register_blueprint(api_blueprint())
-    app.register_blueprint(health_bp)
+    api.register(app)
     if warm:
         catalogue.warm_up()
     return app

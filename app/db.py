@@ -1,21 +1,26 @@
-"""Engine, sessions and schema migrations.
+"""Engine, sessions, schema migrations and locks.
 
 SQLite runs in WAL mode; write transactions start with BEGIN IMMEDIATE so that
-concurrent writers wait on busy_timeout instead of failing with SQLITE_BUSY.
+concurrent writers wait on busy_timeout instead of failing with SQLITE_BUSY. On PostgreSQL,
+transaction-scoped advisory locks give the logs that must be read in commit order (catalogue
+changes, rewards) their ids in commit order.
 """
+
 from __future__ import annotations
 
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
-
+import fcntl
 import json
+import os
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import orjson
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -24,10 +29,12 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                             json_serializer=_dumps, json_deserializer=orjson.loads)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30},
-                           json_serializer=_dumps, json_deserializer=orjson.loads)
+        return create_engine(
+            url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=_dumps, json_deserializer=orjson.loads
+        )
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_dumps, json_deserializer=orjson.loads
+    )
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_conn, _record):
@@ -58,7 +65,7 @@ def _dumps(value) -> str:
 def init_app(app: Flask) -> None:
     url = app.config["FEEDLOOP"].database_url
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(url.removeprefix("sqlite:///")))
     app.extensions["db_engine"] = make_engine(url)
     app.teardown_appcontext(_close_session)
 
@@ -78,9 +85,8 @@ def session() -> Session:
 def write_session(bind: Engine | None = None) -> Iterator[Session]:
     """A short write transaction: committed on success, rolled back on error."""
     bound = (bind or engine()).execution_options(sqlite_begin="IMMEDIATE")
-    with Session(bound, expire_on_commit=False) as s:
-        with s.begin():
-            yield s
+    with Session(bound, expire_on_commit=False) as s, s.begin():
+        yield s
 
 
 def _close_session(_exc: BaseException | None) -> None:
@@ -97,8 +103,7 @@ def upsert(s: Session, model: type[SQLModel], rows: list[dict]) -> None:
     table = model.__table__
     keys = [c.name for c in table.primary_key]
     stmt = insert(table)
-    s.execute(stmt.on_conflict_do_update(index_elements=keys,
-                                         set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}), rows)
+    s.execute(stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in rows[0] if c not in keys}), rows)
 
 
 def alembic_config(connection) -> Config:
@@ -121,3 +126,46 @@ def schema_is_current(bind: Engine) -> bool:
     with bind.connect() as conn:
         current = MigrationContext.configure(conn).get_current_heads()
         return set(current) == set(ScriptDirectory.from_config(alembic_config(conn)).get_heads())
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` readable by its owner alone, atomically (no moment with wider permissions); an
+    existing file is left as it is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def advisory_xact_lock(s: Session, key: int) -> None:
+    """Serialise writers of one log until the transaction ends (PostgreSQL; SQLite's BEGIN IMMEDIATE already
+    serialises every writer)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=key))
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+@contextmanager
+def single_instance(role: str, home: Path, bind: Engine) -> Iterator[None]:
+    """One process per role (the learner, the scheduler, one run of a job): a file lock on this host, plus a
+    PostgreSQL advisory lock when several hosts share the database."""
+    path = home / f"{role}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(f"another {role} is running on this host (lock {path})") from None
+        if bind.dialect.name != "postgresql":
+            yield
+            return
+        key = zlib.crc32(role.encode())
+        with bind.connect() as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                raise AlreadyRunning(f"another {role} is running against this database")
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})

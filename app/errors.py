@@ -1,17 +1,25 @@
 """One error shape everywhere: {"error": code, "message": text, "details"?: [...]}."""
+
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
+import threading
+import time
 from typing import Any
 
 from flask import Flask, Request, jsonify
 from flask.json.provider import DefaultJSONProvider
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+MAX_DEPTH = 32  # nesting of arrays and objects in a request body; the deepest valid body has 4
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -68,22 +76,93 @@ def init_app(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response, status
 
+    outage = OutageLog()
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if database_unavailable(exc):
+            outage.seen(exc)
+            response, status = error_response(
+                503, "database_unavailable", "the database is not reachable right now; try again shortly"
+            )
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response, status
         log.exception("unhandled error")
         return error_response(500, "internal_error", "something went wrong on our side; it has been logged")
 
+    @app.after_request
+    def _database_back(response):
+        if response.status_code < 500:
+            outage.cleared()
+        return response
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused connection, a pool that gave none, a locked SQLite file: not a bug, and not for ever."""
+    return isinstance(exc, (OperationalError, PoolTimeout)) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
+
+
+class OutageLog:
+    """One log line when the database becomes unreachable and one when it is back, not a traceback per request."""
+
+    def __init__(self):
+        self._down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def seen(self, exc: BaseException) -> None:
+        with self._lock:
+            first, self._down_since = self._down_since is None, self._down_since or time.monotonic()
+        if first:
+            log.error("database unavailable (%s); answering 503 until it is back", type(exc.__cause__ or exc).__name__)
+
+    def cleared(self) -> None:
+        if self._down_since is None:
+            return
+        with self._lock:
+            since, self._down_since = self._down_since, None
+        if since is not None:
+            log.warning("database reachable again after %.0f s", time.monotonic() - since)
+
 
 class StrictJSONProvider(DefaultJSONProvider):
-    """Refuses NaN and ±Infinity, which Python's json accepts and which slip past range checks."""
+    """Refuses NaN and ±Infinity, which Python's json accepts and which slip past range checks, numbers too large
+    to be finite (1e999), and nesting deeper than MAX_DEPTH; never writes a non-finite number either."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         kwargs.setdefault("parse_constant", _refuse_constant)
-        return json.loads(s, **kwargs)
+        kwargs.setdefault("parse_float", _finite_float)
+        try:
+            value = json.loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError(f"nesting deeper than {MAX_DEPTH} levels") from None
+        _check_depth(value)
+        return value
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
 
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:30]} is too large")
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    level = [value]
+    for _ in range(MAX_DEPTH + 1):
+        level = [
+            v for node in level if isinstance(node, (list, dict)) for v in (node.values() if isinstance(node, dict) else node)
+        ]
+        if not level:
+            return
+    raise ValueError(f"nesting deeper than {MAX_DEPTH} levels")
 
 
 class StrictJSONRequest(Request):

@@ -1,7 +1,10 @@
 """Configuration from FEEDLOOP_* environment variables, validated once at start-up."""
+
 from __future__ import annotations
 
 import os
+import secrets
+import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Literal
@@ -55,6 +58,9 @@ class Settings(BaseSettings):
     loop_mode: Literal["online", "apprentice"] = "online"
     publish_seconds: float = Field(0.5, gt=0)  # how often the learner publishes a snapshot while learning
     keep_version_seconds: int = Field(600, ge=1)  # how often a snapshot is also kept as a model version
+    learn_attempts: int = Field(3, ge=1, le=100)  # then a reward that fails to learn is set aside
+    # /healthz turns 503 when the learner's heartbeat or its oldest unlearned reward is older than this
+    learner_stale_seconds: int = Field(60, ge=5)
 
     # Scheduled jobs
     reindex_seconds: int = Field(3600, ge=1)  # encode what lacks a vector, save the index for fast restarts
@@ -68,7 +74,7 @@ class Settings(BaseSettings):
         return home.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _defaults_and_checks(self) -> "Settings":
+    def _defaults_and_checks(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'feedloop.db'}"
         if not self.database_url.startswith(("sqlite:", "postgresql")):
@@ -109,14 +115,23 @@ class Settings(BaseSettings):
 
 
 def _home_secret(home: Path) -> str:
-    """A per-installation secret kept in FEEDLOOP_HOME, created on first start."""
-    import secrets
-
+    """A per-installation secret kept in FEEDLOOP_HOME, created on first start. It is written whole into a
+    private (0600) temporary file and linked into place, which fails if the file exists: the file never has
+    wider permissions or half its content, and when two workers start together, both use the one that won."""
     path = home / "secret_key"
     if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=home, prefix=".secret_key")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
+                f.flush()
+                os.fsync(f.fileno())
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 
@@ -128,7 +143,9 @@ def load_settings(overrides: dict | None = None) -> Settings:
     """Settings from the environment, with `overrides` taking precedence (tests, CLI)."""
     known = {f"FEEDLOOP_{name.upper()}" for name in Settings.model_fields}
     unknown = sorted(
-        name for name in os.environ if name.startswith("FEEDLOOP_") and name not in known and not name.startswith("FEEDLOOP_TEST_")
+        name
+        for name in os.environ
+        if name.startswith("FEEDLOOP_") and name not in known and not name.startswith("FEEDLOOP_TEST_")
     )
     if unknown:  # a misspelt variable would otherwise be ignored without a word
         raise ConfigError(f"unknown setting {', '.join(unknown)}; the settings are: {', '.join(sorted(known))}")

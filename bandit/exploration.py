@@ -1,4 +1,5 @@
 """Exploration strategies, each expressed as Vowpal Wabbit arguments for --cb_explore_adf."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,13 +4,14 @@ Shared namespaces: U (user), C (context), T (time). Action namespaces: I (item i
 G (category and tags), S (retrieval similarity and the item's Q-value). The policy's
 interactions (-q) cross the shared namespaces with the item ones.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime
-from typing import Mapping, Sequence
+from functools import lru_cache
 
 Scalar = str | int | float | bool
 _UNSAFE = re.compile(r"[\s|:]+")
@@ -35,7 +36,7 @@ class Candidate:
         return {"id": self.id, "category": self.category, "tags": list(self.tags), "similarity": self.similarity, "q": self.q}
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Candidate":
+    def from_dict(cls, d: Mapping) -> Candidate:
         return cls(d["id"], d.get("category"), tuple(d.get("tags", ())), float(d.get("similarity", 0.0)), float(d.get("q", 0.0)))
 
 
@@ -63,14 +64,14 @@ class Shared:
     weekday: int = 0
 
     @classmethod
-    def at(cls, user_id: str, context: Mapping[str, Scalar], when: datetime) -> "Shared":
+    def at(cls, user_id: str, context: Mapping[str, Scalar], when: datetime) -> Shared:
         return cls(user_id, dict(context), when.hour, when.weekday())
 
     def to_dict(self) -> dict:
         return {"user_id": self.user_id, "context": dict(self.context), "hour": self.hour, "weekday": self.weekday}
 
     @classmethod
-    def from_dict(cls, d: Mapping) -> "Shared":
+    def from_dict(cls, d: Mapping) -> Shared:
         return cls(d["user_id"], dict(d.get("context", {})), int(d.get("hour", 0)), int(d.get("weekday", 0)))
 
 
@@ -124,8 +125,7 @@ def _item_line(item_id: str, category: str | None, tags: tuple[str, ...]) -> str
 def example(shared: Shared, candidates: Sequence[Candidate], label: tuple[int, float, float] | None = None) -> list[str]:
     """Lines for VW; `label` = (chosen position, cost, probability) marks the chosen candidate when learning."""
     lines = ["shared " + render(shared_features(shared))]
-    lines += [f"{_item_line(c.id, c.category, c.tags)} |S sim:{round(c.similarity, 4):g} q:{round(c.q, 4):g}"
-              for c in candidates]
+    lines += [f"{_item_line(c.id, c.category, c.tags)} |S sim:{round(c.similarity, 4):g} q:{round(c.q, 4):g}" for c in candidates]
     if label is not None:
         position, cost, probability = label
         lines[position + 1] = f"0:{cost:g}:{probability:g} {lines[position + 1]}"

@@ -4,13 +4,14 @@
 returns each slot's probability, which is what off-policy evaluation needs. `learn` takes
 a reward (cost = −reward). A workspace is not thread-safe; callers serialise access.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pylibvw
@@ -69,7 +70,7 @@ class PolicyConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PolicyConfig":
+    def from_dict(cls, d: dict) -> PolicyConfig:
         return cls(
             exploration=exploration_from(d["exploration"], d.get("exploration_parameter")),
             interactions=tuple(d["interactions"]),
@@ -136,9 +137,11 @@ class VWPolicy:
 
     def explain(self, shared: Shared, candidate: Candidate, top: int = 3) -> tuple[float, list[dict]]:
         """The model's expected reward for the candidate and the features that contributed most to it."""
-        hashed = {ns: [(name, value, self._hash(ns, name)) for name, value in features]
-                  for namespaces in (shared_features(shared), action_features(candidate))
-                  for ns, features in namespaces.items()}
+        hashed = {
+            ns: [(name, value, self._hash(ns, name)) for name, value in features]
+            for namespaces in (shared_features(shared), action_features(candidate))
+            for ns, features in namespaces.items()
+        }
         parts = [(name, value * self._weight(h)) for feats in hashed.values() for name, value, h in feats]
         for namespaces in self.config.interactions + self.config.cubics:
             for crossed in _crosses([hashed.get(ns, []) for ns in namespaces], namespaces):
@@ -184,8 +187,9 @@ def _crosses(features: list[list[tuple]], namespaces: str) -> list[tuple]:
     combos: list[tuple] = [()]
     for n, feats in enumerate(features):
         repeats = n > 0 and namespaces[n] == namespaces[n - 1]
-        combos = [combo + (f,) for combo in combos for i, f in enumerate(feats)
-                  if not repeats or i >= features[n - 1].index(combo[-1])]
+        combos = [
+            combo + (f,) for combo in combos for i, f in enumerate(feats) if not repeats or i >= features[n - 1].index(combo[-1])
+        ]
     return combos
 
 

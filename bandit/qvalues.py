@@ -1,7 +1,8 @@
 """Incremental Q-values per (item, context segment): Q ← Q + α (R − Q) on every reward."""
+
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 Scalar = str | int | float | bool
 ALL = "*"
@@ -54,7 +55,7 @@ class QTable:
         return [(item, seg, q, self._n[(item, seg)]) for (item, seg), q in self._q.items()]
 
     @classmethod
-    def from_rows(cls, rows: Iterable[tuple[str, str, float, int]], alpha: float = 0.1) -> "QTable":
+    def from_rows(cls, rows: Iterable[tuple[str, str, float, int]], alpha: float = 0.1) -> QTable:
         table = cls(alpha)
         for item, seg, q, n in rows:
             table._q[(item, seg)] = float(q)

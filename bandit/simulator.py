@@ -4,10 +4,11 @@ on the context, and the reference policies (uniform random, popularity, oracle).
 The world knows nothing of feedloop: `simulate` drives any recommender through two callables,
 so the same world measures the real service (through its API) and the baselines.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -26,12 +27,14 @@ FORMATS = ["quick read", "long read", "video", "podcast"]
 CONTEXTS = [{"device": d, "daypart": p} for d in ("mobile", "desktop") for p in ("morning", "evening")]
 # Which format each context favours (logit bonus), the same for everyone: commuters on mobile in the
 # morning listen and skim, people at a desk in the evening watch and read at length.
-FORMAT_BONUS = np.array([
-    [1.0, -1.0, -0.5, 1.5],  # mobile, morning
-    [0.5, -0.5, 1.5, 0.0],  # mobile, evening
-    [1.0, 0.5, -0.5, -0.5],  # desktop, morning
-    [-0.5, 1.5, 1.0, -1.0],  # desktop, evening
-])
+FORMAT_BONUS = np.array(
+    [
+        [1.0, -1.0, -0.5, 1.5],  # mobile, morning
+        [0.5, -0.5, 1.5, 0.0],  # mobile, evening
+        [1.0, 0.5, -0.5, -0.5],  # desktop, morning
+        [-0.5, 1.5, 1.0, -1.0],  # desktop, evening
+    ]
+)
 
 
 @dataclass(frozen=True)

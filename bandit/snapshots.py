@@ -3,6 +3,7 @@
 Written to a temporary file, fsynced and renamed, so a reader never sees half a snapshot;
 the checksum is verified before the model is handed to Vowpal Wabbit. No pickle anywhere.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,7 +50,7 @@ class Snapshot:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Snapshot":
+    def from_bytes(cls, data: bytes) -> Snapshot:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 manifest = json.loads(z.read("manifest.json"))

@@ -1,12 +1,14 @@
 """Sentence-transformers encoder, loaded only from a local directory."""
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -104,8 +106,7 @@ class Encoder:
 
 
 @lru_cache(maxsize=4)
-def load_encoder(model_dir: str, batch_size: int = 64, precision: str = "fp32",
-                 cache_dir: str | None = None) -> TextEncoder:
+def load_encoder(model_dir: str, batch_size: int = 64, precision: str = "fp32", cache_dir: str | None = None) -> TextEncoder:
     """One encoder per process and model: loading costs seconds and the weights are read-only.
     `precision` "auto" is bf16 where the CPU has it natively, else fp32; "int8" is the model quantised and
     run by OpenVINO (embeddings.int8), kept under `cache_dir`."""
@@ -117,8 +118,10 @@ def load_encoder(model_dir: str, batch_size: int = 64, precision: str = "fp32",
         if cache_dir is None:
             raise ValueError("int8 needs a cache directory for the quantised model")
         if not native_int8_dot():
-            log.warning("int8 encoding on a CPU without AVX512-VNNI or AMX: no faster than fp32 here, and its "
-                        "vectors differ a little from the model's; fp32 is the better choice on this machine")
+            log.warning(
+                "int8 encoding on a CPU without AVX512-VNNI or AMX: no faster than fp32 here, and its "
+                "vectors differ a little from the model's; fp32 is the better choice on this machine"
+            )
         # The process's thread budget, as set for torch: all cores for imports, one in a serving worker.
         return Int8Encoder(model_dir, cache_dir, batch_size, threads=torch.get_num_threads())
     if precision == "auto":

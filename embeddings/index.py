@@ -5,14 +5,15 @@ bitmap selector, and the index is compacted once tombstones pile up. Exact inner
 search serves small catalogues; above `exact_max` live items the index is rebuilt as HNSW.
 Not thread-safe: callers serialise access (FAISS `add` is unsafe under concurrency).
 """
+
 from __future__ import annotations
 
 import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import faiss
 import numpy as np
@@ -126,7 +127,7 @@ class VectorIndex:
             raise
 
     @classmethod
-    def load(cls, path: str | Path, **params) -> tuple["VectorIndex", dict]:
+    def load(cls, path: str | Path, **params) -> tuple[VectorIndex, dict]:
         """Load a file written by `save`; the FAISS index is read straight from the file, so loading
         needs about the index's own size in memory. Only ever pass a path under the service's own data directory."""
         with zipfile.ZipFile(path) as z:

@@ -5,14 +5,15 @@ torch, at a mean cosine of 0.997 to the fp32 vectors; with AVX2 alone it is no f
 (docs/benchmarks.md). Quantising takes a few seconds, once per model: the result is kept under the cache
 directory and reused by every process.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -55,8 +56,7 @@ def hidden_states_module(model_dir: Path):
             self.model = model
 
         def forward(self, input_ids, token_type_ids, attention_mask):
-            return self.model(input_ids=input_ids, token_type_ids=token_type_ids,
-                              attention_mask=attention_mask).last_hidden_state
+            return self.model(input_ids=input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask).last_hidden_state
 
     return HiddenStates(AutoModel.from_pretrained(model_dir, local_files_only=True).eval())
 
@@ -89,13 +89,12 @@ class Int8Encoder:
         self.dim = int(self._compiled.output(0).get_partial_shape()[-1].get_length())
 
     def _tokens(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
-                              return_tensors="np")
+        return self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
 
     def _calibration(self) -> Iterator[dict[str, np.ndarray]]:
         texts = [line for line in CALIBRATION.read_text().splitlines() if line.strip()]
         for start in range(0, len(texts), CALIBRATION_BATCH):
-            tokens = self._tokens(texts[start:start + CALIBRATION_BATCH])
+            tokens = self._tokens(texts[start : start + CALIBRATION_BATCH])
             yield {name: tokens[name] for name in INPUTS}
 
     def _quantise(self, model_dir: Path, path: Path) -> None:
@@ -107,8 +106,7 @@ class Int8Encoder:
         example = self._tokens(["a short text", "a longer text, so that the short one is padded"])
         model = ov.convert_model(hidden_states_module(model_dir), example_input={n: example[n] for n in INPUTS})
         batches = list(self._calibration())
-        quantised = nncf.quantize(model, nncf.Dataset(batches), model_type=nncf.ModelType.TRANSFORMER,
-                                  subset_size=len(batches))
+        quantised = nncf.quantize(model, nncf.Dataset(batches), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches))
         path.parent.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=path.parent.parent, prefix=f".{path.parent.name}."))
         try:
@@ -129,7 +127,7 @@ class Int8Encoder:
         queue = ov.AsyncInferQueue(self._compiled, self._requests)
         queue.set_callback(lambda request, job: self._pool(request.get_output_tensor(0).data, *job, vectors))
         for start in range(0, len(texts), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             tokens = self._tokens([texts[i] for i in rows])
             queue.start_async({name: tokens[name] for name in INPUTS}, (rows, tokens["attention_mask"]))
         queue.wait_all()

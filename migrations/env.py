@@ -1,4 +1,5 @@
 """Alembic environment. `feedloop init` passes a connection; the `alembic` command reads FEEDLOOP_* settings."""
+
 from alembic import context
 from sqlmodel import SQLModel
 

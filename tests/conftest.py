@@ -1,4 +1,6 @@
-"""Fixtures: every database test runs on SQLite and, when FEEDLOOP_TEST_POSTGRES_URL is set, on PostgreSQL."""
+"""Fixtures: every database test runs on SQLite and on PostgreSQL (skipped, with the reason, when
+FEEDLOOP_TEST_POSTGRES_URL is not set). Shared helpers live in tests/helpers.py."""
+
 from __future__ import annotations
 
 import os
@@ -6,11 +8,10 @@ import os
 import pytest
 from sqlalchemy import create_engine
 
-from app import create_app, db
-from app.auth import create_key
+from app.services.learner import Learner
+from tests.helpers import CATALOGUE, make_app, new_key
 
 POSTGRES_URL = os.environ.get("FEEDLOOP_TEST_POSTGRES_URL")
-DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 
 
 def reset_postgres(url: str) -> None:
@@ -21,10 +22,12 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'feedloop.db'}"
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL: set FEEDLOOP_TEST_POSTGRES_URL (as .ci/run does) to run this test on it too")
     reset_postgres(POSTGRES_URL)
     return POSTGRES_URL
 
@@ -32,13 +35,6 @@ def database_url(request, tmp_path) -> str:
 @pytest.fixture
 def config(tmp_path, database_url) -> dict:
     return {"home": str(tmp_path / "home"), "database_url": database_url, "env": "test"}
-
-
-def make_app(config: dict):
-    app = create_app(config)
-    db.upgrade(app.extensions["db_engine"])
-    app.extensions["catalogue"].warm_up()
-    return app
 
 
 @pytest.fixture
@@ -53,28 +49,9 @@ def client(app):
     return app.test_client()
 
 
-def new_key(app, name: str = "test") -> str:
-    with app.app_context(), db.write_session() as s:
-        return create_key(s, name)[1]
-
-
 @pytest.fixture
 def auth(app) -> dict:
     return {"Authorization": f"Bearer {new_key(app)}"}
-
-
-def item(item_id: str, title: str, **fields) -> dict:
-    return {"id": item_id, "title": title, **fields}
-
-
-CATALOGUE = [
-    item("pasta", "Spaghetti carbonara", description="Pasta with eggs, pecorino and guanciale", category="recipes", tags=["italian"]),
-    item("curry", "Thai green curry", description="Coconut curry with chicken and basil", category="recipes", tags=["thai", "spicy"]),
-    item("pizza", "Margherita pizza", description="Tomato, mozzarella and basil on a thin crust", category="recipes"),
-    item("phones", "Noise-cancelling headphones", description="Wireless over-ear headphones", category="gadgets"),
-    item("drone", "Camera drone", description="Foldable drone that films in 4K", category="gadgets"),
-    item("novel", "The Silent Orbit", description="A space station crew hears a signal from a dead star", category="books"),
-]
 
 
 @pytest.fixture
@@ -82,3 +59,53 @@ def catalogue(client, auth) -> list[dict]:
     response = client.post("/api/v1/items", json={"items": CATALOGUE}, headers=auth)
     assert response.status_code == 200, response.json
     return CATALOGUE
+
+
+class SteppedClock:
+    """A monotonic clock that moves only when told, so that cadences (publishing, snapshot checks) are stepped
+    by the test instead of raced against the wall clock."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> SteppedClock:
+    return SteppedClock()
+
+
+@pytest.fixture
+def learner(app, clock):
+    return Learner(app.config["FEEDLOOP"], app.extensions["db_engine"], clock=clock)
+
+
+@pytest.fixture
+def cli(config, monkeypatch):
+    """Run `feedloop ...` in-process against the test's database; `ok=False` expects a failure."""
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    monkeypatch.setenv("FEEDLOOP_HOME", config["home"])
+    monkeypatch.setenv("FEEDLOOP_DATABASE_URL", config["database_url"])
+    monkeypatch.setenv("FEEDLOOP_ENV", "test")
+    runner = CliRunner()
+
+    def run(*args, ok: bool = True):
+        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output + result.stderr
+        return result
+
+    return run
+
+
+@pytest.fixture
+def ready(cli):
+    cli("init")
+    return cli

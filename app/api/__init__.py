@@ -1,16 +1,29 @@
-"""The JSON API under /api/v1; every route needs a bearer key unless its endpoint is marked public."""
-from flask import Blueprint
+"""The JSON API under /api/v1, one blueprint per resource, each declaring who may call it: `keyed` blueprints
+answer only requests with a valid API key, `public` ones anyone (tests/app/api/test_access.py checks every
+route against that)."""
+
+from flask import Blueprint, Flask
 
 from app.auth import require_api_key
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-bp.before_request(require_api_key)
+PREFIX = "/api/v1"
 
 
-def blueprint() -> Blueprint:
-    """The API with its routes. They register themselves on `bp` when their modules are imported, which
-    happens here rather than on importing this package, so that the domain wiring (app.catalogue) can use
-    the schemas in app.api.schemas without pulling in the routes that use it."""
-    from app.api import docs, items, recommendations, search  # noqa: F401
-
+def keyed(name: str, import_name: str) -> Blueprint:
+    bp = Blueprint(name, import_name, url_prefix=PREFIX)
+    bp.before_request(require_api_key)
+    bp.access = "key"
     return bp
+
+
+def public(name: str, import_name: str, url_prefix: str = PREFIX, **options) -> Blueprint:
+    bp = Blueprint(name, import_name, url_prefix=url_prefix, **options)
+    bp.access = "public"
+    return bp
+
+
+def register(app: Flask) -> None:
+    from app.api import docs, health, items, loop, recommendations, rewards, search
+
+    for module in (items, search, recommendations, rewards, loop, docs, health):
+        app.register_blueprint(module.bp)

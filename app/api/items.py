@@ -2,19 +2,21 @@ from flask import current_app
 from pydantic import ValidationError
 
 from app import db
-from app.api import bp
-from app.api.schemas import ItemBatch, ItemIn, ItemOut, RowError, UpsertResult
-from app.catalogue import delete_item, upsert_items
+from app.api import keyed
+from app.api.openapi import endpoint
+from app.api.schemas.common import ItemId, RowError
+from app.api.schemas.items import ItemBatch, ItemIn, ItemOut, UpsertResult
 from app.errors import ApiError, validation_details
-from app.models import Item
-from app.openapi import endpoint
+from app.services.catalogue import ItemData, delete_item, live_item, upsert_items
+
+bp = keyed("items", __name__)
 
 
-def validate_rows(rows: list, limit: int) -> tuple[list[ItemIn], list[RowError]]:
+def validate_rows(rows: list, limit: int) -> tuple[list[ItemData], list[RowError]]:
     """Validate each row on its own so one bad row does not sink the batch; a repeated id is an error."""
     if len(rows) > limit:
         raise ApiError(413, "too_many_items", f"send at most {limit} items per request (got {len(rows)})")
-    valid: dict[str, ItemIn] = {}
+    valid: dict[str, ItemData] = {}
     errors: list[RowError] = []
     for index, row in enumerate(rows):
         try:
@@ -25,17 +27,12 @@ def validate_rows(rows: list, limit: int) -> tuple[list[ItemIn], list[RowError]]
         if item.id in valid:
             errors.append(RowError(index=index, field="id", message=f"id {item.id!r} appears earlier in this request"))
             continue
-        valid[item.id] = item
+        valid[item.id] = ItemData(**item.model_dump())
     return list(valid.values()), errors
 
 
 @bp.post("/items")
-@endpoint(
-    summary="Create or update items",
-    body=ItemBatch,
-    validate_body=False,
-    responses={200: UpsertResult, 413: None},
-)
+@endpoint(summary="Create or update items", body=ItemBatch, validate_body=False, responses={200: UpsertResult})
 def upsert(body):
     """Upserts by `id`. Valid rows are stored even when others fail; each failure is listed in `errors`.
     Items are searchable when the call returns."""
@@ -48,21 +45,21 @@ def upsert(body):
     return UpsertResult(upserted=upserted, errors=errors).model_dump()
 
 
-def live_item(item_id: str) -> Item:
-    item = db.session().get(Item, item_id)
-    if item is None or item.deleted_at is not None:
+def found(item_id: str):
+    item = live_item(db.session(), item_id)
+    if item is None:
         raise ApiError(404, "not_found", f"no item with id {item_id!r}")
     return item
 
 
 @bp.get("/items/<item_id>")
-@endpoint(summary="Get an item", responses={200: ItemOut, 404: None})
+@endpoint(summary="Get an item", responses={200: ItemOut}, errors=(404,), path={"item_id": ItemId})
 def get(item_id: str):
-    return ItemOut.model_validate(live_item(item_id), from_attributes=True).model_dump(mode="json")
+    return ItemOut.model_validate(found(item_id), from_attributes=True).model_dump(mode="json")
 
 
 @bp.delete("/items/<item_id>")
-@endpoint(summary="Delete an item", responses={204: None, 404: None})
+@endpoint(summary="Delete an item", responses={204: None}, errors=(404,), path={"item_id": ItemId})
 def delete(item_id: str):
     """The item leaves search and recommendations at once; its history is kept."""
     if not delete_item(current_app.extensions["catalogue"], item_id):

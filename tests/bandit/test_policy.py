@@ -110,8 +110,16 @@ def test_learning_from_the_chosen_candidate_alone_gives_the_same_model(explorati
     rng = np.random.default_rng(0)
     for r in range(400):
         shared = Shared(f"u{r % 7}", {"device": ["mobile", "desktop"][r % 2]}, r % 24, r % 7)
-        items = [Candidate(f"i{rng.integers(60)}", f"cat{rng.integers(6)}", (f"t{rng.integers(9)}",), float(rng.random()),
-                           float(rng.random())) for _ in range(int(rng.integers(5, 40)))]
+        items = [
+            Candidate(
+                f"i{rng.integers(60)}",
+                f"cat{rng.integers(6)}",
+                (f"t{rng.integers(9)}",),
+                float(rng.random()),
+                float(rng.random()),
+            )
+            for _ in range(int(rng.integers(5, 40)))
+        ]
         position, reward, probability = int(rng.integers(len(items))), float(rng.random() < 0.4), float(rng.uniform(0.01, 1))
         for policy in (alone, whole):
             policy.learn(shared, items, position, reward, probability)
@@ -153,21 +161,24 @@ def test_explanations_add_up_to_the_score_vw_computes_including_cubic_crosses():
     scores from a --cb_adf workspace (scores, not a distribution) with the same features and crosses."""
     import vowpalwabbit
 
-
     config = PolicyConfig()
     assert config.cubics == ("CCG",)
-    vw = vowpalwabbit.Workspace(config.vw_args(0).replace("--cb_explore_adf", "--cb_adf")
-                                .replace(config.exploration.vw_args(), ""))
+    vw = vowpalwabbit.Workspace(
+        config.vw_args(0).replace("--cb_explore_adf", "--cb_adf").replace(config.exploration.vw_args(), "")
+    )
     rng = np.random.default_rng(0)
     items = [Candidate(f"i{n}", f"cat{n % 4}", (f"t{n % 3}", "x"), 0.3 * n, 0.1) for n in range(6)]
     for r in range(300):
-        shared = Shared(f"u{r % 5}", {"device": ["mobile", "desktop"][r % 2], "daypart": ["am", "pm"][r % 3 % 2],
-                                      "age": 30 + r % 7}, r % 24, r % 7)
+        shared = Shared(
+            f"u{r % 5}",
+            {"device": ["mobile", "desktop"][r % 2], "daypart": ["am", "pm"][r % 3 % 2], "age": 30 + r % 7},
+            r % 24,
+            r % 7,
+        )
         vw.learn(example(shared, items, (int(rng.integers(6)), -float(rng.random() < 0.5), 1 / 6)))
     policy = VWPolicy(config)
     policy._vw, policy._mask = vw, vw.num_weights() - 1
     shared = Shared("u1", {"device": "mobile", "daypart": "am", "age": 33}, 9, 2)
     scores = [-cost for cost in vw.predict(example(shared, items))]
     assert [policy.explain(shared, c)[0] for c in items] == pytest.approx(scores, abs=1e-5)
-    assert any("daypart=am × device=mobile × " in part["feature"]
-               for c in items for part in policy.explain(shared, c, top=50)[1])
+    assert any("daypart=am × device=mobile × " in part["feature"] for c in items for part in policy.explain(shared, c, top=50)[1])

@@ -37,7 +37,12 @@ def snapshot() -> Snapshot:
 
 def test_snapshot_round_trip():
     back = Snapshot.from_bytes(snapshot().to_bytes())
-    assert (back.version, back.model, back.qvalues, back.meta["last_reward_id"]) == ("v3", b"\x00model-bytes", [["a", "*", 0.5, 2]], 9)
+    assert (back.version, back.model, back.qvalues, back.meta["last_reward_id"]) == (
+        "v3",
+        b"\x00model-bytes",
+        [["a", "*", 0.5, 2]],
+        9,
+    )
 
 
 def test_a_damaged_or_foreign_archive_is_refused():

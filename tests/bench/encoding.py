@@ -6,6 +6,7 @@ Beside them, the fp32 bound: the model's cost per item and what this machine's m
 Bounded in time: each variant encodes ENCODE_ITEMS texts ENCODE_ROUNDS times. Run it on a quiet machine:
 two cores shared with anything else halve the figures.
 """
+
 from __future__ import annotations
 
 import gc
@@ -13,8 +14,8 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -52,8 +53,13 @@ def encode_table() -> dict:
     gc.collect()
     ref = labels.index(("torch fp32", DEFAULT_BATCH, THREADS))
     rows = [
-        [*label, f"{rate:.0f}", f"{rate / rates[ref]:.2f}",
-         f"{np.mean(np.sum(v * vectors[ref], axis=1)):.4f}", f"{neighbour_agreement(v, vectors[ref]):.3f}"]
+        [
+            *label,
+            f"{rate:.0f}",
+            f"{rate / rates[ref]:.2f}",
+            f"{np.mean(np.sum(v * vectors[ref], axis=1)):.4f}",
+            f"{neighbour_agreement(v, vectors[ref]):.3f}",
+        ]
         for label, rate, v in zip(labels, rates, vectors)
     ]
     words = [len(text.split()) for text in texts]
@@ -61,15 +67,15 @@ def encode_table() -> dict:
     return {
         "title": f"Encoding {len(texts):,} items ({min(words)}-{max(words)} words, mean {np.mean(words):.0f})",
         "note": f"items/s is the best of {ENCODE_ROUNDS} passes, taken in turns over all variants so that load from "
-                f"other processes spreads over them, after a warm-up batch each; the reference is the "
-                f"torch encoder in fp32 (batch {DEFAULT_BATCH}, {THREADS} threads); the service encodes in bf16 where "
-                f"the CPU has it (FEEDLOOP_ENCODER_PRECISION=auto), else fp32, and `openvino int8` with "
-                f"FEEDLOOP_ENCODER_PRECISION=int8 (quantised on embeddings/calibration.txt, texts from the same "
-                f"demo catalogue as these). `cos` is the "
-                f"mean cosine to the reference vectors; `top-10` is the mean overlap of each item's 10 nearest items "
-                f"under the reference vectors. The model costs {gflop:.2f} GFLOP an item here and this machine's fp32 "
-                f"matrix multiply runs at {gflops:.0f} GFLOP/s on {THREADS} threads, so no fp32 backend can pass "
-                f"{gflops / gflop:.0f} items/s. torch bf16 is measured only where the CPU computes bf16 natively.",
+        f"other processes spreads over them, after a warm-up batch each; the reference is the "
+        f"torch encoder in fp32 (batch {DEFAULT_BATCH}, {THREADS} threads); the service encodes in bf16 where "
+        f"the CPU has it (FEEDLOOP_ENCODER_PRECISION=auto), else fp32, and `openvino int8` with "
+        f"FEEDLOOP_ENCODER_PRECISION=int8 (quantised on embeddings/calibration.txt, texts from the same "
+        f"demo catalogue as these). `cos` is the "
+        f"mean cosine to the reference vectors; `top-10` is the mean overlap of each item's 10 nearest items "
+        f"under the reference vectors. The model costs {gflop:.2f} GFLOP an item here and this machine's fp32 "
+        f"matrix multiply runs at {gflops:.0f} GFLOP/s on {THREADS} threads, so no fp32 backend can pass "
+        f"{gflops / gflop:.0f} items/s. torch bf16 is measured only where the CPU computes bf16 natively.",
         "columns": ["backend", "batch", "threads", "items/s", "x reference", "cos", "top-10"],
         "rows": rows,
     }
@@ -111,7 +117,7 @@ def model_gflop(model_dir: str, texts: list[str]) -> float:
     lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]], dtype=float)
     h = config.hidden_size
     per_token = 4 * h * h + 2 * h * config.intermediate_size  # query, key, value, output; the feed-forward pair
-    attention = 2 * h * lengths ** 2  # scores and their weighted sum
+    attention = 2 * h * lengths**2  # scores and their weighted sum
     return float(np.mean(2 * config.num_hidden_layers * (per_token * lengths + attention)) / 1e9)
 
 
@@ -155,6 +161,7 @@ def throughputs(encoders: list[Encode], texts: list[str]) -> tuple[list[float], 
 
 def neighbour_agreement(vectors: np.ndarray, reference: np.ndarray, k: int = K) -> float:
     """Mean overlap of each row's k nearest rows under `vectors` and under `reference`."""
+
     def nearest(v: np.ndarray) -> np.ndarray:
         sims = v @ v.T
         np.fill_diagonal(sims, -np.inf)

@@ -2,13 +2,14 @@
 from the local weights with torch.onnx. For fp32 it barely beat torch here (docs/benchmarks.md), so the
 service does not use it.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -23,14 +24,21 @@ def export(model_dir: Path, path: Path) -> None:
     model = hidden_states_module(model_dir)
     # A padded example, so that the traced graph applies the attention mask.
     example = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)(
-        ["a short text", "a longer text, so that the short one is padded"], padding=True, return_tensors="pt")
+        ["a short text", "a longer text, so that the short one is padded"], padding=True, return_tensors="pt"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, tuple(example[name] for name in INPUTS), partial, dynamo=False,
-                          input_names=list(INPUTS), output_names=["hidden"],
-                          dynamic_axes={name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "hidden")})
+        torch.onnx.export(
+            model,
+            tuple(example[name] for name in INPUTS),
+            partial,
+            dynamo=False,
+            input_names=list(INPUTS),
+            output_names=["hidden"],
+            dynamic_axes={name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "hidden")},
+        )
     os.replace(partial, path)
 
 
@@ -60,9 +68,10 @@ class OnnxEncoder:
         order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths share a batch
         vectors = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            tokens = self.tokenizer([texts[i] for i in rows], padding=True, truncation=True,
-                                    max_length=self.max_length, return_tensors="np")
+            rows = order[start : start + self.batch_size]
+            tokens = self.tokenizer(
+                [texts[i] for i in rows], padding=True, truncation=True, max_length=self.max_length, return_tensors="np"
+            )
             hidden = self.session.run(None, {name: tokens[name] for name in INPUTS})[0]
             vectors[rows] = pool(hidden, tokens["attention_mask"], self.pooling, self.normalise)
         return vectors

@@ -4,6 +4,7 @@
 Bounded: the catalogue is random unit vectors (no encoding); each latency pass stops after
 REQUESTS requests or BUDGET_S seconds; the HTTP load runs CONCURRENCY clients for at most HTTP_S seconds.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -16,9 +17,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from sqlalchemy import insert
@@ -41,7 +42,7 @@ def run() -> Iterator[dict]:
         warm_history(app, rng, contexts)
 
         def one():
-            from app.recommender import Request
+            from app.services.recommender import Request
 
             rec.recommend(Request(user_id=f"user-{rng.integers(USERS)}", context=contexts[rng.integers(4)], k=K))
 
@@ -58,12 +59,20 @@ def run() -> Iterator[dict]:
     yield {
         "title": f"Recommendation latency at {ITEMS:,} items, N = {N}, k = {K}",
         "columns": ["path", "requests", "p50 ms", "p99 ms", "mean ms"],
-        "rows": rows + [["HTTP, feedloop serve (2 workers), " + f"{CONCURRENCY} clients", http["count"],
-                         f"{http['p50']:.2f}", f"{http['p99']:.2f}", f"{http['mean']:.2f}"]],
+        "rows": rows
+        + [
+            [
+                "HTTP, feedloop serve (2 workers), " + f"{CONCURRENCY} clients",
+                http["count"],
+                f"{http['p50']:.2f}",
+                f"{http['p99']:.2f}",
+                f"{http['mean']:.2f}",
+            ]
+        ],
         "note": f"HTTP throughput: {http['rps']:.0f} requests/s. In-process p50 is {ratio:.1f}× the floor. "
-                f"Learner: {learn_rate:,.0f} rewards/s with {N} candidates per event. Targets: in-process p50 ≤ "
-                f"{TARGETS['p50_ms']} ms, p99 ≤ {TARGETS['p99_ms']} ms; HTTP ≥ {TARGETS['http_rps']} requests/s; "
-                f"p50 ≤ {TARGETS['floor_ratio']}× floor; learner ≥ {TARGETS['learn_per_s']:,} rewards/s.",
+        f"Learner: {learn_rate:,.0f} rewards/s with {N} candidates per event. Targets: in-process p50 ≤ "
+        f"{TARGETS['p50_ms']} ms, p99 ≤ {TARGETS['p99_ms']} ms; HTTP ≥ {TARGETS['http_rps']} requests/s; "
+        f"p50 ≤ {TARGETS['floor_ratio']}× floor; learner ≥ {TARGETS['learn_per_s']:,} rewards/s.",
     }
 
 
@@ -84,11 +93,29 @@ def build_service(home: Path):
             ids = [f"item-{n}" for n in range(start, start + 10_000)]
             vectors = rng.normal(size=(len(ids), DIM)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            conn.execute(insert(Item), [dict(id=i, title=f"Item {i}", description="", category=f"cat{n % 40}",
-                                             tags=[f"tag{n % 7}", f"tag{n % 11}"], attributes={}, created_at=now,
-                                             updated_at=now) for n, i in enumerate(ids, start)])
-            conn.execute(insert(ItemVector), [dict(item_id=i, model_id=model_id, text_hash="", vector=v.tobytes(),
-                                                   updated_at=now) for i, v in zip(ids, vectors)])
+            conn.execute(
+                insert(Item),
+                [
+                    dict(
+                        id=i,
+                        title=f"Item {i}",
+                        description="",
+                        category=f"cat{n % 40}",
+                        tags=[f"tag{n % 7}", f"tag{n % 11}"],
+                        attributes={},
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for n, i in enumerate(ids, start)
+                ],
+            )
+            conn.execute(
+                insert(ItemVector),
+                [
+                    dict(item_id=i, model_id=model_id, text_hash="", vector=v.tobytes(), updated_at=now)
+                    for i, v in zip(ids, vectors)
+                ],
+            )
             conn.execute(insert(CatalogueChange), [dict(item_id=i, created_at=now) for i in ids])
     app.extensions["catalogue"].warm_up()
     return app
@@ -96,10 +123,10 @@ def build_service(home: Path):
 
 def warm_history(app, rng, contexts) -> None:
     """Some rewards, so that users have profiles and the model and Q-values are not empty."""
-    from app.learner import Learner
-    from app.recommender import Request
-    from app.rewards import RewardIn, store_rewards
     from app import db
+    from app.services.learner import Learner
+    from app.services.recommender import Request
+    from app.services.rewards import RewardIn, reward_rules, store_rewards
 
     rec = app.extensions["recommender"]
     rewards = []
@@ -107,7 +134,7 @@ def warm_history(app, rng, contexts) -> None:
         d = rec.recommend(Request(user_id=f"user-{n % USERS}", context=contexts[n % 4], k=K))
         rewards.append(RewardIn(d.event_id, float(rng.random() < 0.3)))
     with db.write_session(app.extensions["db_engine"]) as s:
-        store_rewards(s, app.config["FEEDLOOP"], rewards)
+        store_rewards(s, reward_rules(app.config["FEEDLOOP"]), rewards)
     learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
     learner.step()
     learner.publish()
@@ -123,8 +150,7 @@ def floor_call(app, rng) -> Callable[[], None]:
     def call():
         hits = catalogue.index.search(vectors[rng.integers(200)], N)
         candidates = [Candidate(i, f"cat{hash(i) % 40}", ("tag1",), s, 0.0) for i, s in hits]
-        with app.extensions["models"].current() as model:
-            model.policy.distribution(shared, candidates)
+        app.extensions["models"].current().policy.distribution(shared, candidates)
 
     return call
 
@@ -137,7 +163,7 @@ def latencies(call: Callable[[], None]) -> np.ndarray:
         start = time.perf_counter()
         call()
         times.append((time.perf_counter() - start) * 1000)
-    return np.array(times[len(times) // 10:])  # the first tenth warms caches
+    return np.array(times[len(times) // 10 :])  # the first tenth warms caches
 
 
 def summary(ms: np.ndarray) -> list:
@@ -149,14 +175,15 @@ def learner_throughput(app, rng, contexts) -> float:
     import multiprocessing
 
     from app import db
-    from app.recommender import Request
-    from app.rewards import RewardIn, store_rewards
+    from app.services.recommender import Request
+    from app.services.rewards import RewardIn, reward_rules, store_rewards
 
     rec = app.extensions["recommender"]
-    events = [rec.recommend(Request(user_id=f"user-{n % USERS}", context=contexts[n % 4], k=K)).event_id
-              for n in range(LEARN_REWARDS)]
+    events = [
+        rec.recommend(Request(user_id=f"user-{n % USERS}", context=contexts[n % 4], k=K)).event_id for n in range(LEARN_REWARDS)
+    ]
     with db.write_session(app.extensions["db_engine"]) as s:
-        store_rewards(s, app.config["FEEDLOOP"], [RewardIn(e, float(rng.random() < 0.3)) for e in events])
+        store_rewards(s, reward_rules(app.config["FEEDLOOP"]), [RewardIn(e, float(rng.random() < 0.3)) for e in events])
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(_learn_all, (str(app.config["FEEDLOOP"].home),))
 
@@ -166,8 +193,8 @@ def _learn_all(home: str) -> float:
     from sqlalchemy import func, select
 
     from app import create_app
-    from app.learner import Learner
     from app.models import Reward
+    from app.services.learner import Learner
 
     app = create_app({"home": home, "env": "test"})
     with app.extensions["db_engine"].connect() as conn:
@@ -193,12 +220,24 @@ def http_load(home: Path) -> dict:
     port = _free_port()
     env = {**os.environ, "FEEDLOOP_HOME": str(home), "FEEDLOOP_ENV": "test"}
     launched = utcnow()
-    server = subprocess.Popen([str(Path(sys.executable).with_name("feedloop")), "serve", "--port", str(port),
-                               "--workers", "2"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("feedloop")), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        key = subprocess.run([str(Path(sys.executable).with_name("feedloop")), "keys", "create", "--name", "bench"],
-                             env=env, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        key = (
+            subprocess.run(
+                [str(Path(sys.executable).with_name("feedloop")), "keys", "create", "--name", "bench"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
         _wait_ready(port)
         _wait_started_up(home, launched)
         return _drive(port, key)
@@ -219,8 +258,9 @@ def _drive(port: int, key: str) -> dict:
         for i in range(per_client):
             if time.monotonic() > deadline:
                 break
-            body = json.dumps({"user_id": f"user-{(n * per_client + i) % USERS}", "k": K,
-                               "context": {"device": "mobile", "daypart": "evening"}})
+            body = json.dumps(
+                {"user_id": f"user-{(n * per_client + i) % USERS}", "k": K, "context": {"device": "mobile", "daypart": "evening"}}
+            )
             start = time.perf_counter()
             conn.request("POST", "/api/v1/recommendations", body, headers)
             response = conn.getresponse()
@@ -238,8 +278,13 @@ def _drive(port: int, key: str) -> dict:
         t.join()
     elapsed = time.perf_counter() - started
     ms = np.array(times)
-    return {"count": len(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99), "mean": ms.mean(),
-            "rps": len(ms) / elapsed}
+    return {
+        "count": len(ms),
+        "p50": np.percentile(ms, 50),
+        "p99": np.percentile(ms, 99),
+        "mean": ms.mean(),
+        "rps": len(ms) / elapsed,
+    }
 
 
 def _free_port() -> int:
@@ -260,8 +305,9 @@ def _wait_started_up(home: Path, launched: datetime, timeout: float = 300.0) -> 
     try:
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                if conn.execute(select(JobRun.id).where(JobRun.job == "reindex", JobRun.started_at >= launched,
-                                                       JobRun.status != "running")).first():
+                if conn.execute(
+                    select(JobRun.id).where(JobRun.job == "reindex", JobRun.started_at >= launched, JobRun.status != "running")
+                ).first():
                     return
             time.sleep(0.5)
     finally:

@@ -3,6 +3,7 @@
 A benchmark is a module `tests.bench.<name>` whose `run()` yields tables, each a dict with
 `title`, `columns`, `rows` and optionally `note`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,7 @@ import importlib
 import os
 import platform
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -40,10 +41,11 @@ def machine() -> str:
     cpuinfo = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines())
     cpuinfo = {key.strip(): value.strip() for key, value in cpuinfo.items()}
     flags = sorted(set(cpuinfo["flags"].split()) & {"avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"})
-    mem_kib = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal:")))
+    mem_kib = int(
+        next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
+    )
     lines = [
-        f"- date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- CPU: {cpuinfo['model name']} (family {cpuinfo['cpu family']}, model {cpuinfo['model']}), "
         f"{os.cpu_count()} cores (nproc), {' '.join(flags)}; RAM {mem_kib / 2**20:.1f} GiB",
         f"- Python {platform.python_version()}; " + ", ".join(f"{lib} {library_version(lib)}" for lib in LIBRARIES),

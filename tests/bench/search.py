@@ -4,6 +4,7 @@ saving and loading the index costs.
 Bounded in time: each search pass stops after QUERIES queries or SEARCH_BUDGET_S seconds; an index build
 stops after BUILD_BUDGET_S seconds.
 """
+
 from __future__ import annotations
 
 import gc
@@ -11,8 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import faiss
 import numpy as np
@@ -51,7 +52,6 @@ print(f"{load_s:.1f} {rss:.2f} {peak:.2f}")
 """
 
 
-
 def run() -> Iterator[dict]:
     yield from search_tables()
 
@@ -70,26 +70,26 @@ def search_tables() -> Iterator[dict]:
     yield {
         "title": f"Search, k={K}, one query at a time, 1 thread",
         "note": f"{DIM}-d unit vectors from a Gaussian mixture (see `mixture_sampler`). HNSW with the defaults "
-                f"{hnsw_params}, efSearch={HNSW_DEFAULTS['ef_search']}, built with 2 threads. Recall@{K} is against "
-                f"the exact index over the queries it answered. Each query is timed twice and the faster time kept, "
-                f"so another process's burst does not count as index latency. A pass stops after {QUERIES:,} queries "
-                f"or {SEARCH_BUDGET_S:.0f} s. RSS is this process's VmRSS after the HNSW build, source vectors freed; "
-                f"it was {baseline_rss:.2f} GiB before the first build. Targets: p99 <= {TARGET_P99_MS} ms with "
-                f"recall >= {TARGET_RECALL} at 100k; RSS <= {TARGET_RSS_GIB} GiB at 1M.",
+        f"{hnsw_params}, efSearch={HNSW_DEFAULTS['ef_search']}, built with 2 threads. Recall@{K} is against "
+        f"the exact index over the queries it answered. Each query is timed twice and the faster time kept, "
+        f"so another process's burst does not count as index latency. A pass stops after {QUERIES:,} queries "
+        f"or {SEARCH_BUDGET_S:.0f} s. RSS is this process's VmRSS after the HNSW build, source vectors freed; "
+        f"it was {baseline_rss:.2f} GiB before the first build. Targets: p99 <= {TARGET_P99_MS} ms with "
+        f"recall >= {TARGET_RECALL} at 100k; RSS <= {TARGET_RSS_GIB} GiB at 1M.",
         "columns": ["items", "index", "build s", "queries", "p50 ms", "p99 ms", f"recall@{K}", "RSS GiB"],
         "rows": rows["search"],
     }
     yield {
         "title": f"efSearch sweep, HNSW ({hnsw_params})",
         "note": f"Same indexes, queries and method as above; `target` is p99 <= {TARGET_P99_MS} ms and "
-                f"recall@{K} >= {TARGET_RECALL}.",
+        f"recall@{K} >= {TARGET_RECALL}.",
         "columns": ["items", "efSearch", "p50 ms", "p99 ms", f"recall@{K}", "target"],
         "rows": rows["sweep"],
     }
     yield {
         "title": "HNSW index file: `VectorIndex.save`, then `VectorIndex.load` in a fresh process",
         "note": "What a service restart costs. RSS and peak (VmHWM) are the loading process's, which imports only "
-                "faiss, numpy and the index module.",
+        "faiss, numpy and the index module.",
         "columns": ["items", "save s", "file GiB", "load s", "RSS after load GiB", "peak RSS GiB"],
         "rows": rows["file"],
     }
@@ -109,8 +109,9 @@ def measure_size(sample: Callable[[int], np.ndarray], n: int, queries: np.ndarra
     gc.collect()
     rss = rss_gib()
     if len(hnsw) < n:
-        rows["search"].append([f"{n:,}", f"hnsw, build stopped at {len(hnsw):,} items", f"{build_s:.0f}",
-                               "", "", "", "", f"{rss:.2f}"])
+        rows["search"].append(
+            [f"{n:,}", f"hnsw, build stopped at {len(hnsw):,} items", f"{build_s:.0f}", "", "", "", "", f"{rss:.2f}"]
+        )
         return rows
     latencies, hits = time_searches(hnsw, queries)
     rows["search"].append(search_row(hnsw, build_s, latencies, recall(hits, truth), rss))
@@ -146,7 +147,7 @@ def build(ids: list[str], vectors: np.ndarray, **params) -> tuple[VectorIndex, f
     index = VectorIndex(DIM, **params)
     start = time.perf_counter()
     for first in range(0, len(ids), BUILD_CHUNK):
-        index.upsert(ids[first:first + BUILD_CHUNK], vectors[first:first + BUILD_CHUNK])
+        index.upsert(ids[first : first + BUILD_CHUNK], vectors[first : first + BUILD_CHUNK])
         if time.perf_counter() - start > BUILD_BUDGET_S:
             break
     return index, time.perf_counter() - start
@@ -156,7 +157,7 @@ def time_searches(index: VectorIndex, queries: np.ndarray) -> tuple[np.ndarray, 
     """Per-query latency in ms (faster of two passes, 1 thread) and the ids found."""
     faiss.omp_set_num_threads(1)
     first, hits = search_pass(index, queries, SEARCH_BUDGET_S)
-    second, _ = search_pass(index, queries[:len(first)], float("inf"))
+    second, _ = search_pass(index, queries[: len(first)], float("inf"))
     return np.minimum(first, second), hits
 
 
@@ -180,8 +181,16 @@ def recall(hits: list[set[str]], truth: list[set[str]]) -> float:
 
 def search_row(index: VectorIndex, build_s: float, latencies: np.ndarray, recall_at_k: float, rss: float | None = None) -> list:
     p50, p99 = np.percentile(latencies, [50, 99])
-    return [f"{len(index):,}", index.kind, f"{build_s:.1f}", f"{len(latencies):,}", f"{p50:.3f}", f"{p99:.3f}",
-            f"{recall_at_k:.3f}", "" if rss is None else f"{rss:.2f}"]
+    return [
+        f"{len(index):,}",
+        index.kind,
+        f"{build_s:.1f}",
+        f"{len(latencies):,}",
+        f"{p50:.3f}",
+        f"{p99:.3f}",
+        f"{recall_at_k:.3f}",
+        "" if rss is None else f"{rss:.2f}",
+    ]
 
 
 def ef_sweep(index: VectorIndex, queries: np.ndarray, truth: list[set[str]]) -> list[list]:
@@ -203,8 +212,9 @@ def index_file_row(index: VectorIndex) -> list:
         start = time.perf_counter()
         index.save(path, {"model_id": "bench"})
         save_s = time.perf_counter() - start
-        loaded = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(path)], cwd=REPO, check=True,
-                                capture_output=True, text=True).stdout.split()
+        loaded = subprocess.run(
+            [sys.executable, "-c", LOAD_SCRIPT, str(path)], cwd=REPO, check=True, capture_output=True, text=True
+        ).stdout.split()
         return [f"{len(index):,}", f"{save_s:.1f}", f"{path.stat().st_size / 2**30:.2f}", *loaded]
 
 

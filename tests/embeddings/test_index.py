@@ -64,9 +64,7 @@ def test_hnsw_recall_against_exact_search():
     exact.upsert(ids(3000), vectors)
     approx.upsert(ids(3000), vectors)
     queries = unit_vectors(50, dim=32, seed=3)
-    recall = np.mean([
-        len({h[0] for h in exact.search(q, 10)} & {h[0] for h in approx.search(q, 10)}) / 10 for q in queries
-    ])
+    recall = np.mean([len({h[0] for h in exact.search(q, 10)} & {h[0] for h in approx.search(q, 10)}) / 10 for q in queries])
     assert recall >= 0.95
 
 

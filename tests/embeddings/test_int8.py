@@ -1,4 +1,5 @@
 """The int8 encoder (NNCF-quantised model on OpenVINO): close to the fp32 vectors, quantised once, reused."""
+
 import shutil
 
 import numpy as np
@@ -7,10 +8,14 @@ import pytest
 from app.settings import ConfigError, bundled_model_path, load_settings
 from embeddings.encoder import load_encoder
 from embeddings.int8 import Int8Encoder
-from tests.conftest import CATALOGUE, make_app, new_key
+from tests.helpers import CATALOGUE, make_app, new_key
 
-TEXTS = ["pasta dinner", "Spaghetti carbonara with eggs, pecorino and guanciale", "Wireless headphones",
-         "A space station crew hears a signal from a dead star. Category: books. Tags: science fiction"]
+TEXTS = [
+    "pasta dinner",
+    "Spaghetti carbonara with eggs, pecorino and guanciale",
+    "Wireless headphones",
+    "A space station crew hears a signal from a dead star. Category: books. Tags: science fiction",
+]
 
 
 @pytest.fixture(scope="module")

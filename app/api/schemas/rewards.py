@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StringConstraints
+
+from app.api.schemas.common import EventId, ItemId, Strict
+
+
+class RewardItem(Strict):
+    event_id: EventId
+    reward: Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False)]
+    item_id: Optional[ItemId] = Field(None, description="defaults to the item in the first slot")
+    reward_id: Optional[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+        None,
+        description="idempotency key: rewards with distinct keys for one item are aggregated; the same key with "
+        "another value is refused (409)",
+    )
+
+
+class RewardBatch(Strict):
+    rewards: Annotated[list[RewardItem], Field(min_length=1, max_length=1000)]
+
+
+class RewardError(BaseModel):
+    index: int = Field(description="position of the reward in `rewards`")
+    error: str
+    message: str
+
+
+class RewardResult(BaseModel):
+    accepted: int
+    duplicates: int = Field(description="already received with the same reward_id and value: counted once")
+    late: int = Field(description="accepted after the item's reward was final: kept and counted, not learned")
+    errors: list[RewardError]

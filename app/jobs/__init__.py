@@ -1,0 +1,12 @@
+"""The scheduled jobs, one module each. A job takes the app and returns a one-line summary for the job log."""
+
+from collections.abc import Callable
+
+from flask import Flask
+
+from app.jobs.reindex import reindex
+
+# name → (job, the setting that holds its interval in seconds)
+JOBS: dict[str, tuple[Callable[[Flask], str], str]] = {
+    "reindex": (reindex, "reindex_seconds"),
+}

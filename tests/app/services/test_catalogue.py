@@ -1,0 +1,61 @@
+"""Items and the index survive restarts; a missing, damaged or stale index is rebuilt from the database."""
+
+from app import create_app
+from tests.helpers import item, make_app, new_key
+
+
+def search_ids(app, q: str, k: int = 3) -> list[str]:
+    key = new_key(app)
+    response = app.test_client().get("/api/v1/search", query_string={"q": q, "k": k}, headers={"Authorization": f"Bearer {key}"})
+    return [h["id"] for h in response.json["items"]]
+
+
+def test_items_and_index_survive_a_restart(config, app, catalogue):
+    app.extensions["catalogue"].save_index()
+    restarted = make_app(config)
+    assert restarted.extensions["catalogue"].index is not None
+    assert len(restarted.extensions["catalogue"].index) == len(catalogue)
+    assert search_ids(restarted, "spaghetti")[0] == "pasta"
+
+
+def test_restart_replays_writes_made_after_the_index_was_saved(config, app, client, auth, catalogue):
+    app.extensions["catalogue"].save_index()
+    client.post("/api/v1/items", json={"items": [item("kayak", "Sea kayak")]}, headers=auth)
+    client.delete("/api/v1/items/pasta", headers=auth)
+    restarted = make_app(config)
+    ids = search_ids(restarted, "spaghetti carbonara", 10)
+    assert "pasta" not in ids and "kayak" in ids
+
+
+def test_a_missing_index_file_is_rebuilt_without_re_encoding(config, app, catalogue, monkeypatch):
+    app.extensions["catalogue"].save_index()
+    path = app.config["FEEDLOOP"].index_path
+    path.unlink()
+    restarted = create_app(config)
+    encoder = restarted.extensions["catalogue"].encoder
+    monkeypatch.setattr(encoder, "encode", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-encoded")))
+    restarted.extensions["catalogue"].warm_up()
+    assert not path.exists()  # rebuilt in memory; only the reindex job writes the file
+    assert len(restarted.extensions["catalogue"].index) == len(catalogue)
+
+
+def test_a_damaged_index_file_is_rebuilt(config, app, catalogue):
+    app.extensions["catalogue"].save_index()
+    path = app.config["FEEDLOOP"].index_path
+    path.write_bytes(b"not an index")
+    restarted = make_app(config)
+    assert search_ids(restarted, "flying camera", 1) == ["drone"]
+
+
+def test_an_index_from_another_database_is_not_trusted(config, app, catalogue, tmp_path):
+    other = dict(config, database_url=f"sqlite:///{tmp_path / 'other.db'}")
+    fresh = make_app(other)  # same home, so it finds the saved index, but its log is empty
+    assert len(fresh.extensions["catalogue"].index) == 0
+
+
+def test_two_processes_on_one_database_see_each_others_writes(config, app, client, auth, catalogue):
+    other = make_app(config)  # a second gunicorn worker, say
+    client.post("/api/v1/items", json={"items": [item("kayak", "Inflatable sea kayak")]}, headers=auth)
+    assert search_ids(other, "paddling boat", 1) == ["kayak"]
+    client.delete("/api/v1/items/kayak", headers=auth)
+    assert "kayak" not in search_ids(other, "paddling boat", 6)

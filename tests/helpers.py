@@ -1,0 +1,83 @@
+"""Helpers shared by the tests: a small catalogue, apps built from the factory, and API shortcuts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, select, update
+
+from app import create_app, db
+from app.models import Event, Reward
+from app.services.keys import create_key
+
+
+def item(item_id: str, title: str, **fields) -> dict:
+    return {"id": item_id, "title": title, **fields}
+
+
+CATALOGUE = [
+    item(
+        "pasta",
+        "Spaghetti carbonara",
+        description="Pasta with eggs, pecorino and guanciale",
+        category="recipes",
+        tags=["italian"],
+    ),
+    item(
+        "curry",
+        "Thai green curry",
+        description="Coconut curry with chicken and basil",
+        category="recipes",
+        tags=["thai", "spicy"],
+    ),
+    item("pizza", "Margherita pizza", description="Tomato, mozzarella and basil on a thin crust", category="recipes"),
+    item("phones", "Noise-cancelling headphones", description="Wireless over-ear headphones", category="gadgets"),
+    item("drone", "Camera drone", description="Foldable drone that films in 4K", category="gadgets"),
+    item("novel", "The Silent Orbit", description="A space station crew hears a signal from a dead star", category="books"),
+]
+
+
+def make_app(config: dict):
+    app = create_app(config)
+    db.upgrade(app.extensions["db_engine"])
+    app.extensions["catalogue"].warm_up()
+    return app
+
+
+def new_key(app, name: str = "test") -> str:
+    with app.app_context(), db.write_session() as s:
+        return create_key(s, name)[1]
+
+
+def keyed_client(app) -> tuple:
+    """A test client and the headers of a fresh key, with the test catalogue uploaded."""
+    client, auth = app.test_client(), {"Authorization": f"Bearer {new_key(app)}"}
+    assert client.post("/api/v1/items", json={"items": CATALOGUE}, headers=auth).status_code == 200
+    return client, auth
+
+
+def recommend(client, auth, **body) -> dict:
+    response = client.post("/api/v1/recommendations", json={"user_id": "alice", **body}, headers=auth)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def events(app) -> list[Event]:
+    with Session(app.extensions["db_engine"]) as s:
+        return list(s.exec(select(Event)).all())
+
+
+def stored_rewards(app) -> list[Reward]:
+    with Session(app.extensions["db_engine"]) as s:
+        return list(s.exec(select(Reward).order_by(Reward.id)).all())
+
+
+def age_events(app, seconds: float) -> None:
+    """Move every logged decision (and its activation) `seconds` into the past."""
+    with Session(app.extensions["db_engine"]) as s:
+        for e in s.exec(select(Event)).all():
+            values = {"created_at": e.created_at - timedelta(seconds=seconds)}
+            if e.activated_at is not None:
+                values["activated_at"] = e.activated_at - timedelta(seconds=seconds)
+            s.exec(update(Event).where(Event.id == e.id).values(**values))
+        s.commit()
