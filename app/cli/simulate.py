@@ -10,7 +10,9 @@ import click
 @click.option("--items", default=1000, show_default=True, type=click.IntRange(10, 100_000))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="write the CTR curves to this PNG")
-def simulate(rounds: int, users: int, items: int, seed: int, plot: Path | None) -> None:
+@click.option("--http", is_flag=True, help="through a real `feedloop serve` on loopback, the learner learning asynchronously")
+@click.option("--pace", type=click.FloatRange(min=0.1), help="with --http: rounds per second (default: as fast as it answers)")
+def simulate(rounds: int, users: int, items: int, seed: int, plot: Path | None, http: bool, pace: float | None) -> None:
     """Watch the loop learn: synthetic users with hidden tastes drive a throwaway feedloop through its API,
     compared with uniform random, popularity and the oracle. Touches nothing of FEEDLOOP_HOME."""
     import tempfile
@@ -22,7 +24,7 @@ def simulate(rounds: int, users: int, items: int, seed: int, plot: Path | None) 
         tempfile.TemporaryDirectory(prefix="feedloop-sim-") as home,
         click.progressbar(length=rounds, label="simulating", file=sys.stderr) as bar,
     ):
-        result = run_simulation(Path(home), rounds, users, items, seed, progress=bar.update)
+        result = run_simulation(Path(home), rounds, users, items, seed, progress=bar.update, http=http, pace=pace)
     click.echo(f"click-through rate per {rounds // len(result.curves['feedloop'])} rounds:")
     for name, curve in result.curves.items():
         click.echo(f"  {name:<11}" + " ".join(f"{c:.2f}" for c in curve))

@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +35,23 @@ class SimulationResult:
 
 
 def run_simulation(
-    home: Path, rounds: int, users: int, items: int, seed: int = 0, progress: Callable[[int], None] | None = None
+    home: Path,
+    rounds: int,
+    users: int,
+    items: int,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+    http: bool = False,
+    pace: float | None = None,
 ) -> SimulationResult:
-    rewards = {"feedloop": _feedloop(home, World(items, users, seed), rounds, seed, progress)}
+    """With `http`, the rounds go through a real `feedloop serve` (gunicorn workers, the learner sidecar learning
+    asynchronously), as fast as it answers or at `pace` rounds a second; otherwise through the app in this
+    process, learning each reward before the next round."""
+    world = World(items, users, seed)
+    if http:
+        rewards = {"feedloop": _feedloop_over_http(home, world, rounds, pace, progress)}
+    else:
+        rewards = {"feedloop": _feedloop(home, world, rounds, seed, progress)}
     for name, make in (("uniform", UniformRandom), ("popularity", Popularity), ("oracle", Oracle)):
         world = World(items, users, seed)  # same visits in the same order for every policy
         policy = make(world) if make is Oracle else make(world, seed)
@@ -99,3 +122,82 @@ def plot(result: SimulationResult, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _feedloop_over_http(home: Path, world: World, rounds: int, pace: float | None, progress) -> np.ndarray:
+    from app import create_app, db
+    from app.services.keys import create_key
+
+    env = {**os.environ, "FEEDLOOP_HOME": str(home), "FEEDLOOP_DATABASE_URL": f"sqlite:///{home / 'simulation.db'}"}
+    app = create_app({"home": str(home), "database_url": env["FEEDLOOP_DATABASE_URL"]})
+    db.upgrade(app.extensions["db_engine"])
+    with app.app_context(), db.write_session() as s:
+        key = create_key(s, "simulator")[1]
+    app.extensions["db_engine"].dispose()
+    with _Served(env) as service:
+        catalogue = [{"id": i.id, "title": i.title, "category": i.category, "tags": list(i.tags)} for i in world.items]
+        for start in range(0, len(catalogue), UPLOAD_BATCH):
+            service.call("/api/v1/items", key, {"items": catalogue[start : start + UPLOAD_BATCH]})
+        events: dict[str, str] = {}
+        started, done = time.monotonic(), 0
+
+        def recommend(user_id: str, context: dict) -> str:
+            if pace:  # round r starts r/pace seconds after the first
+                time.sleep(max(0.0, started + done / pace - time.monotonic()))
+            body = service.call("/api/v1/recommendations", key, {"user_id": user_id, "context": context, "k": 1})
+            events[user_id] = body["event_id"]
+            return body["items"][0]["id"]
+
+        def feedback(user_id: str, _context: dict, _item_id: str, reward: float) -> None:
+            nonlocal done
+            service.call("/api/v1/rewards", key, {"event_id": events[user_id], "reward": reward})
+            done += 1
+            if progress:
+                progress(1)
+
+        return simulate(world, rounds, recommend, feedback)
+
+
+class _Served:
+    """`feedloop serve` on a free loopback port, for as long as the `with` block lasts."""
+
+    def __init__(self, env: dict):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.env = env
+
+    def __enter__(self) -> _Served:
+        argv = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("feedloop serve exited during start-up")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        self.__exit__()
+        raise RuntimeError("feedloop serve did not become ready within 180 s")
+
+    def __exit__(self, *_exc) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def call(self, path: str, key: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"{path} answered {e.code}: {e.read()[:500]!r}") from None

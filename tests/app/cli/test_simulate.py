@@ -1,5 +1,6 @@
 """A small run of `feedloop simulate`: the real service, driven through its API, learns."""
 
+import pytest
 from click.testing import CliRunner
 
 from app.cli import main
@@ -20,3 +21,11 @@ def test_simulate_command_prints_the_comparison_and_plots(tmp_path):
     assert result.exit_code == 0, result.output
     assert "feedloop closes" in result.output and "oracle" in result.output
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_feedloop_learns_through_the_http_service(tmp_path):
+    """The real `feedloop serve` on loopback, with its learner sidecar learning asynchronously, paced."""
+    result = run_simulation(tmp_path, rounds=1500, users=15, items=120, seed=2, http=True, pace=100)
+    assert result.last_quarter["feedloop"] > result.last_quarter["uniform"] + 0.1
+    assert result.last_quarter["oracle"] > result.last_quarter["feedloop"]
