@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -215,6 +216,13 @@ def _learn_all(home: str) -> float:
 
 
 def http_load(home: Path) -> dict:
+    with served(home) as (port, key):
+        return _drive(port, key)
+
+
+@contextmanager
+def served(home: Path) -> Iterator[tuple[int, str]]:
+    """`feedloop serve` (2 workers, learner and scheduler sidecars) on HOME, started up; yields (port, key)."""
     from app.models import utcnow
 
     port = _free_port()
@@ -240,16 +248,16 @@ def http_load(home: Path) -> dict:
         )
         _wait_ready(port)
         _wait_started_up(home, launched)
-        return _drive(port, key)
+        yield port, key
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
 
 
-def _drive(port: int, key: str) -> dict:
+def _drive(port: int, key: str, seconds: float = HTTP_S) -> dict:
     times: list[float] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + HTTP_S
+    deadline = time.monotonic() + seconds
     per_client = HTTP_REQUESTS // CONCURRENCY
 
     def client(n: int) -> None:
