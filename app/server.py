@@ -23,51 +23,66 @@ STABLE_SECONDS = 60.0  # a sidecar that ran this long before dying is restarted 
 
 
 class Sidecar:
-    """One supervised process. `check` restarts it, after its back-off, once it has died."""
+    """One supervised process. `check` restarts it, after its back-off, once it has died; after `stop` it
+    restarts nothing (the watcher thread may be mid-check while the master shuts down)."""
 
     def __init__(self, name: str, start: Callable[[], subprocess.Popen], clock: Callable[[], float] = time.monotonic):
         self.name, self._start, self._clock = name, start, clock
         self.restarts = 0
         self.backoff = FIRST_BACKOFF
-        self.process = self._spawn()
+        self._lock = threading.Lock()
+        self._stopped = False
         self._died_at: float | None = None
+        self.process = self._spawn()
 
     def _spawn(self) -> subprocess.Popen:
         self._started_at = self._clock()
         return self._start()
 
     def check(self) -> None:
-        now = self._clock()
-        if self._died_at is None:
-            code = self.process.poll()
-            if code is None:
+        with self._lock:
+            if self._stopped:
                 return
-            ran = now - self._started_at
-            if ran >= STABLE_SECONDS:
-                self.backoff = FIRST_BACKOFF
-            elif self.restarts:
-                self.backoff = min(self.backoff * 2, MAX_BACKOFF)
-            self._died_at = now
-            log.error(
-                "%s sidecar (pid %s) exited with %s after %.0f s; restarting it in %.0f s",
-                self.name,
-                self.process.pid,
-                code,
-                ran,
-                self.backoff,
-            )
-        if now - self._died_at >= self.backoff:
-            self.process = self._spawn()
-            self.restarts += 1
-            self._died_at = None
-            log.warning("%s sidecar restarted (pid %s, restart %d)", self.name, self.process.pid, self.restarts)
+            now = self._clock()
+            if self._died_at is None:
+                code = self.process.poll()
+                if code is None:
+                    return
+                ran = now - self._started_at
+                if ran >= STABLE_SECONDS:
+                    self.backoff = FIRST_BACKOFF
+                elif self.restarts:
+                    self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+                self._died_at = now
+                log.error(
+                    "%s sidecar (pid %s) exited with %s after %.0f s; restarting it in %.0f s",
+                    self.name,
+                    self.process.pid,
+                    code,
+                    ran,
+                    self.backoff,
+                )
+            if now - self._died_at >= self.backoff:
+                try:
+                    self.process = self._spawn()
+                except Exception as exc:  # out of processes or memory, say: try again after a longer wait
+                    self._died_at = now
+                    self.backoff = min(self.backoff * 2, MAX_BACKOFF)
+                    log.error("%s sidecar could not be started (%s); retrying in %.0f s", self.name, exc, self.backoff)
+                    return
+                self.restarts += 1
+                self._died_at = None
+                log.warning("%s sidecar restarted (pid %s, restart %d)", self.name, self.process.pid, self.restarts)
 
     def stop(self, timeout: float = 30) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        with self._lock:
+            self._stopped = True
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
 
 
 def _one_thread_per_worker(_server, _worker) -> None:
@@ -119,7 +134,10 @@ class Server(BaseApplication):
         # gunicorn's master reaps every child, ours included; Popen.poll then reports the death with code 0.
         while not self._stopping.wait(0.5):
             for sidecar in self._running:
-                sidecar.check()
+                try:
+                    sidecar.check()
+                except Exception:  # one failure must not end the supervision of every sidecar
+                    log.exception("checking the %s sidecar failed", sidecar.name)
 
     def _stop_sidecars(self, _server) -> None:
         self._stopping.set()

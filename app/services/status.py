@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, case, func, type_coerce
 from sqlmodel import Session, col, select
 
 from app.models import Event, LearnerState, Reward, utcnow
+from app.models.base import Timestamp
 from app.settings import Settings
 
 
@@ -20,7 +21,7 @@ class LearnerStatus:
     last_reward_id: int
     heartbeat_age_seconds: float | None
     lag_seconds: float  # age of the oldest reward the learner has not learned yet (0 when none waits)
-    oldest_unsettled_event_seconds: float  # age of the oldest shown event whose rewards are not final yet
+    oldest_unsettled_event_seconds: float  # since the oldest shown event (its activation, if deferred) not settled yet
     set_aside_rewards: int
 
     @property
@@ -38,8 +39,11 @@ def learner_status(engine: Engine, settings: Settings, now: datetime | None = No
                 col(Reward.id) > last, col(Reward.learn_value).is_not(None), col(Reward.learn_error).is_(None)
             )
         ).one()
+        # A deferred event's reward wait starts at its activation (feedback.rewards.due_at), not at its creation;
+        # one never activated is never learned, so it is never overdue.
+        shown_at = case((col(Event.deferred), col(Event.activated_at)), else_=col(Event.created_at))
         oldest_unsettled = s.exec(
-            select(func.min(Event.created_at)).where(
+            select(func.min(type_coerce(shown_at, Timestamp()))).where(
                 col(Event.settled_at).is_(None), col(Event.deferred).is_(False) | col(Event.activated_at).is_not(None)
             )
         ).one()

@@ -1,6 +1,7 @@
 """The README's path end to end: init, create a key, `feedloop serve` (gunicorn), upload, search, learn, run
 jobs, restart."""
 
+import contextlib
 import json
 import os
 import signal
@@ -31,6 +32,32 @@ def call(url: str, key: str | None = None, body: dict | None = None) -> tuple[in
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
+
+
+def learner_pids(server_pid: int) -> set[int]:
+    """The server's children running `python -m app learner` (the learner sidecar)."""
+    pids = set()
+    for children in Path(f"/proc/{server_pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):  # the thread ended meanwhile
+            pids.update(int(pid) for pid in children.read_text().split())
+    found = set()
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:  # it ended meanwhile
+            continue
+        if b"app" in argv and b"learner" in argv:
+            found.add(pid)
+    return found
+
+
+def wait_for(what: str, predicate, seconds: float, pause: float = 0.2):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(pause)
+    pytest.fail(f"{what} within {seconds:.0f} s")
 
 
 def job_runs(env: dict) -> list[str]:
@@ -95,6 +122,33 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
         while time.monotonic() - posted < 5 and len(versions - {"v0"}) == 0:
             versions.add(call(server.base + "/api/v1/recommendations", key, {"user_id": "u1", "k": 1})[1]["model_version"])
         assert versions - {"v0"}, "no worker picked up a new model within 5 s"
+
+        # /healthz reports the learner: alive, with its lag.
+        status, health = call(server.base + "/healthz")
+        assert status == 200 and health["checks"]["learner"]["status"] == "ok", health
+        assert isinstance(health["checks"]["learner"]["lag_seconds"], (int, float))
+        assert health["checks"]["learner"]["heartbeat_age_seconds"] < 10
+
+        # The master restarts a learner that dies: killed, it comes back, and rewards reach the model again.
+        [old_learner] = learner_pids(server.proc.pid)
+        os.kill(old_learner, signal.SIGKILL)
+        [new_learner] = wait_for(
+            "no new learner process ran", lambda: learner_pids(server.proc.pid) - {old_learner} or None, 60, 0.5
+        )
+        assert Path(f"/proc/{new_learner}").exists()
+        served = {v for v in versions if v != "v0"}
+        status, second = call(server.base + "/api/v1/recommendations", key, {"user_id": "u2", "k": 1})
+        assert status == 200
+        assert call(server.base + "/api/v1/rewards", key, {"event_id": second["event_id"], "reward": 1.0})[0] == 202
+
+        def newer_model():
+            version = call(server.base + "/api/v1/recommendations", key, {"user_id": "u2", "k": 1})[1]["model_version"]
+            return version not in served | {"v0"}
+
+        wait_for("the restarted learner published no new model", newer_model, 90, 0.3)
+        assert learner_pids(server.proc.pid) == {new_learner}  # one learner, the new one
+        status, health = call(server.base + "/healthz")
+        assert status == 200 and health["checks"]["learner"]["status"] == "ok", health
 
         # The embedded scheduler: its first reindex run, at start-up, is in the job log.
         deadline = time.monotonic() + 60
