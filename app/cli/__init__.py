@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from app.settings import ConfigError
@@ -39,7 +41,8 @@ def init() -> None:
 
 @main.command()
 def status() -> None:
-    """The learner's liveness and lag, overdue settlements and rewards set aside (what /healthz reports)."""
+    """The learner's liveness and lag, overdue settlements and rewards set aside (what /healthz reports); exits
+    with 1 when the learner is gone or stuck."""
     from app.services.status import learner_status
 
     app = load_app()
@@ -49,6 +52,8 @@ def status() -> None:
     click.echo(f"learned up to reward {s.last_reward_id}; oldest unlearned reward waits {s.lag_seconds:.1f} s")
     click.echo(f"oldest event whose rewards are not final: {s.oldest_unsettled_event_seconds:.1f} s old")
     click.echo(f"rewards set aside after failing to learn: {s.set_aside_rewards}")
+    if not s.healthy:
+        sys.exit(1)  # so that a monitoring script can tell, as /healthz's 503 does
 
 
 def _register() -> None:

@@ -186,4 +186,5 @@ def test_feedloop_status_prints_the_learner_lines(ready, app, client, auth, cata
     assert f"learned up to reward {stored.id}; oldest unlearned reward waits 0.0 s" in out
 
     move_heartbeat_back(app, app.config["FEEDLOOP"].learner_stale_seconds + 10)
-    assert "learner: gone (heartbeat" in ready("status").output
+    gone = ready("status", ok=False)  # exit code 1, as /healthz answers 503
+    assert "learner: gone (heartbeat" in gone.output
