@@ -155,11 +155,10 @@ def _finite_float(text: str) -> float:
 
 
 def _check_depth(value: Any) -> None:
-    level = [value]
-    for _ in range(MAX_DEPTH + 1):
-        level = [
-            v for node in level if isinstance(node, (list, dict)) for v in (node.values() if isinstance(node, dict) else node)
-        ]
+    """Refuse more than MAX_DEPTH arrays and objects inside one another ([[]] is 2 levels; scalars add none)."""
+    level = [value] if isinstance(value, (list, dict)) else []
+    for _ in range(MAX_DEPTH):
+        level = [v for node in level for v in (node.values() if isinstance(node, dict) else node) if isinstance(v, (list, dict))]
         if not level:
             return
     raise ValueError(f"nesting deeper than {MAX_DEPTH} levels")

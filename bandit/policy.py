@@ -7,6 +7,7 @@ a reward (cost = −reward). A workspace is not thread-safe; callers serialise a
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -71,14 +72,41 @@ class PolicyConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> PolicyConfig:
+        """The settings of a model archive, checked against an allow-list before any of them reaches Vowpal
+        Wabbit: they become its command line (`vw_args`), where a crafted string would pass options of its own
+        (`--readable_model /path` writes files). Raises ValueError naming the setting."""
+        if not isinstance(d, dict):
+            raise ValueError(f"the policy settings must be an object, not {type(d).__name__}")
+        unknown = sorted(map(str, set(d) - _SETTINGS))
+        if unknown:
+            raise ValueError(f"unknown policy setting {', '.join(map(repr, unknown))}")
+        missing = sorted({"exploration", "interactions", "bits", "learning_rate"} - set(d))
+        if missing:
+            raise ValueError(f"missing policy setting {', '.join(map(repr, missing))}")
+        exploration = d["exploration"]
+        if exploration not in _EXPLORATIONS:
+            raise ValueError(f"exploration must be one of {', '.join(_EXPLORATIONS)}, not {exploration!r}")
+        parameter = d.get("exploration_parameter")
+        if parameter is not None:
+            parameter = _number(
+                "exploration_parameter", parameter, low=0.0, low_open=True, high=1.0 if exploration == "epsilon" else None
+            )
+        cb_type = d.get("cb_type", "mtr")
+        if cb_type not in _CB_TYPES:
+            raise ValueError(f"cb_type must be one of {', '.join(_CB_TYPES)}, not {cb_type!r}")
+        bits = d["bits"]
+        # 2^30 weights are 4 GiB of floats at the least (more with each weight's learning state): an archive
+        # must not make every worker that loads it allocate more than that. The default is 18.
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_BITS:
+            raise ValueError(f"bits must be a whole number from 1 to {MAX_BITS}, not {bits!r}")
         return cls(
-            exploration=exploration_from(d["exploration"], d.get("exploration_parameter")),
-            interactions=tuple(d["interactions"]),
-            cubics=tuple(d.get("cubics", ())),
-            bits=int(d["bits"]),
-            learning_rate=float(d["learning_rate"]),
-            cb_type=d.get("cb_type", "mtr"),
-            clip_p=float(d.get("clip_p", 0.0)),
+            exploration=exploration_from(exploration, parameter),
+            interactions=_crossings("interactions", d["interactions"], 2),
+            cubics=_crossings("cubics", d.get("cubics", []), 3),
+            bits=bits,
+            learning_rate=_number("learning_rate", d["learning_rate"], low=0.0, low_open=True, high=1000.0),
+            cb_type=cb_type,
+            clip_p=_number("clip_p", d.get("clip_p", 0.0), low=0.0, high=1.0, high_open=True),
         )
 
     def vw_args(self, seed: int) -> str:
@@ -87,6 +115,39 @@ class PolicyConfig:
             f"--cb_explore_adf --cb_type {self.cb_type} --clip_p {self.clip_p} --quiet -b {self.bits} -l {self.learning_rate} "
             f"{crosses} {self.exploration.vw_args()} --random_seed {seed}"
         )
+
+
+_SETTINGS = {"exploration", "exploration_parameter", "interactions", "cubics", "bits", "learning_rate", "cb_type", "clip_p"}
+_EXPLORATIONS = ("epsilon", "softmax", "squarecb")
+_CB_TYPES = ("mtr", "ips", "dr")
+NAMESPACES = frozenset("UCTIGS")  # bandit/features.py: shared U, C, T; per candidate I, G, S
+MAX_BITS = 30
+
+
+def _number(
+    name: str, value: object, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, not {value!r}")
+    value = float(value)
+    if value < low or (low_open and value == low) or (high is not None and (value > high or (high_open and value == high))):
+        lo, hi = (
+            ("(" if low_open else "[") + f"{low:g}",
+            (f"{high:g}" if high is not None else "∞") + (")" if high_open or high is None else "]"),
+        )
+        raise ValueError(f"{name} must lie in {lo}, {hi}, not {value!r}")
+    return value
+
+
+def _crossings(name: str, value: object, size: int) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{name} must be a list, not {type(value).__name__}")
+    for crossing in value:
+        if not (isinstance(crossing, str) and len(crossing) == size and set(crossing) <= NAMESPACES):
+            raise ValueError(
+                f"{name} must be strings of {size} namespace letters from {''.join(sorted(NAMESPACES))}, not {crossing!r}"
+            )
+    return tuple(value)
 
 
 class VWPolicy:
@@ -217,10 +278,37 @@ def fill_slots(pmf: np.ndarray, k: int, rng: np.random.Generator) -> tuple[list[
 
 
 def _load(model: bytes, args: str) -> vowpalwabbit.Workspace:
+    """A workspace from a saved model, refused when the model file brought options of its own: VW keeps some
+    options inside the model file and applies them on load (a model saved with `--ignore S` ignores the
+    similarity features of whoever loads it), so what is loaded must run with exactly the options `args` give."""
     fd, path = tempfile.mkstemp(suffix=".vw")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(model)
-        return vowpalwabbit.Workspace(f"{args} -i {path}")
+        workspace = vowpalwabbit.Workspace(f"{args} -i {path}")
     finally:
         os.unlink(path)
+    carried = sorted(set(_options(workspace.get_arguments())) - set(_expected_options(args)))
+    if carried:
+        workspace.finish()
+        raise ValueError(f"the model file carries options of its own: {' '.join(carried)}")
+    return workspace
+
+
+def _options(arguments: str) -> list[str]:
+    """VW's effective arguments as "--name value" strings, without the ones that only say how it was started."""
+    tokens, options = arguments.split(), []
+    for n, t in enumerate(tokens):
+        if t.startswith("--"):
+            value = tokens[n + 1] if n + 1 < len(tokens) and not tokens[n + 1].startswith("--") else ""
+            options.append(f"{t} {value}".strip())
+    return [o for o in options if not o.startswith(("--initial_regressor", "--no_predict"))]
+
+
+@functools.lru_cache(maxsize=8)
+def _expected_options(args: str) -> tuple[str, ...]:
+    workspace = vowpalwabbit.Workspace(args)
+    try:
+        return tuple(_options(workspace.get_arguments()))
+    finally:
+        workspace.finish()

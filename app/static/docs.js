@@ -1,2 +1,2 @@
 const root = document.getElementById("swagger-ui");
-window.ui = SwaggerUIBundle({ url: root.dataset.specUrl, dom_id: "#swagger-ui", persistAuthorization: true });
+window.ui = SwaggerUIBundle({ url: root.dataset.specUrl, dom_id: "#swagger-ui" });
