@@ -268,7 +268,7 @@ def fill_slots(pmf: np.ndarray, k: int, rng: np.random.Generator) -> tuple[list[
     for position in order.tolist():
         mass = float(pmf[position])
         if mass > 0:
-            probabilities.append(mass / remaining)
+            probabilities.append(min(1.0, mass / remaining))  # rounding in `remaining` can overshoot 1 by 1e-14
             remaining -= mass
         else:
             probabilities.append(1.0 / zero_left)

@@ -182,3 +182,11 @@ def test_explanations_add_up_to_the_score_vw_computes_including_cubic_crosses():
     scores = [-cost for cost in vw.predict(example(shared, items))]
     assert [policy.explain(shared, c)[0] for c in items] == pytest.approx(scores, abs=1e-5)
     assert any("daypart=am × device=mobile × " in part["feature"] for c in items for part in policy.explain(shared, c, top=50)[1])
+
+
+def test_slot_probabilities_never_exceed_one_despite_rounding():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        pmf = rng.dirichlet(np.full(100, 0.05))  # mass piled on a few candidates, as a trained model's is
+        _, probabilities = fill_slots(pmf, 100, rng)
+        assert max(probabilities) <= 1.0
