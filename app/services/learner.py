@@ -90,7 +90,7 @@ class Learner:
         with self.engine.connect() as conn:
             rows = conn.execute(PENDING, {"after": self.last_reward_id}).all()
         touched: dict[tuple[str, str], tuple[float, int]] = {}
-        done = 0
+        done = passed = 0
         for row in rows:
             try:
                 self._learn(row, touched)
@@ -100,10 +100,12 @@ class Learner:
                     log.warning("reward %d failed to learn (try %d of %d): %s", row.id, tries, self.settings.learn_attempts, exc)
                     break  # in order: the rewards after it wait for the next try
                 self._set_aside(row.id, f"{type(exc).__name__}: {exc}")
+            else:
+                done += 1  # a reward set aside was passed, not learned
             self._failures.pop(row.id, None)
             self.last_reward_id, self.last_reward_event = row.id, row.event_id
-            done += 1
-        if done:
+            passed += 1
+        if passed:
             self.learned += done
             self._dirty = True
             self._store_qvalues(touched)
@@ -205,6 +207,9 @@ class Learner:
             else:
                 self.model = model
                 self._write_snapshot(model.version)
+                # What was learned since the last publish left with the replaced model: the next publish is
+                # due only after something is learned from the rolled-back one, so the rollback stays served.
+                self._dirty, self._published_at = False, self._clock()
                 status, detail = "done", f"serving {model.version}; learning continues from it at reward {self.last_reward_id}"
             log.info("rollback to %s: %s", request.version, detail)
             with write_session(self.engine) as s:

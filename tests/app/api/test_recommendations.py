@@ -2,6 +2,7 @@ import pytest
 from sqlmodel import Session, select
 
 from app.models import Event
+from bandit.features import Candidate, Shared
 from tests.helpers import CATALOGUE, make_app
 
 URL = "/api/v1/recommendations"
@@ -36,8 +37,14 @@ def test_the_logged_decision_matches_what_was_served(app, client, auth, catalogu
     assert logged["model_version"] == body["model_version"] and logged["rewards"] == []
     event = events(app)[0]
     assert len(event.candidates) == len(CATALOGUE)  # every candidate's features are kept to learn again later
-    # The first slot's probability comes from a distribution over all candidates that sums to one.
-    assert sum(1 / len(CATALOGUE) for _ in event.candidates) == pytest.approx(1.0)
+    # The first slot's probability is the policy's pmf, over every logged candidate, at the chosen position.
+    model = app.extensions["models"].current()
+    assert model.version == event.model_version
+    pmf = model.policy.distribution(Shared.from_dict(event.shared), [Candidate.from_dict(c) for c in event.candidates])
+    assert len(pmf) == len(event.candidates) and float(sum(pmf)) == pytest.approx(1.0)
+    first = event.slots[0]
+    assert event.candidates[first["position"]]["id"] == first["item_id"] == body["items"][0]["id"]
+    assert first["probability"] == pytest.approx(float(pmf[first["position"]]))
 
 
 def test_exclude_and_deleted_items_never_appear(client, auth, catalogue):
@@ -62,10 +69,11 @@ def test_k_larger_than_the_catalogue_returns_what_there_is(client, auth, catalog
     assert len(recommend(client, auth, k=50)["items"]) == len(CATALOGUE)
 
 
-def test_a_query_steers_the_candidates(client, auth, catalogue):
+def test_a_query_steers_the_candidates(app, client, auth, catalogue):
     body = recommend(client, auth, k=len(CATALOGUE), query="flying camera")
-    event = client.get(f"{URL}/{body['event_id']}", headers=auth).json
-    assert event["items"]
+    (event,) = [e for e in events(app) if e.id == body["event_id"]]
+    similarity = {c["id"]: Candidate.from_dict(c).similarity for c in event.candidates}
+    assert max(similarity, key=similarity.get) == "drone" and similarity["drone"] > 0
 
 
 @pytest.mark.parametrize(
@@ -99,13 +107,26 @@ def test_an_empty_catalogue_recommends_nothing(client, auth):
     assert recommend(client, auth)["items"] == []
 
 
+def make_popular(app, item_id: str, segment: str = "*") -> None:
+    """Q-values of a trained model in which `item_id` is clearly the most popular item of the segment."""
+    qvalues = app.extensions["models"].current().qvalues
+    for _ in range(30):
+        qvalues.update(item_id, segment, 1.0)
+    for other in ("pasta", "curry", "pizza"):
+        qvalues.update(other, segment, 0.1)
+
+
 def test_a_broken_index_degrades_to_the_fallback_ranking(app, client, auth, catalogue):
     def broken(*_a, **_k):
         raise RuntimeError("index unavailable")
 
     app.extensions["catalogue"].search = broken
+    make_popular(app, "novel")
+    assert app.extensions["models"].current().qvalues.top("*", 1) == ["novel"]
     body = recommend(client, auth, k=3, query="pasta")
     assert body["fallback"] is True and len(body["items"]) == 3
+    (event,) = events(app)
+    assert event.fallback and [c["id"] for c in event.candidates][0] == "novel"  # popular first, then random
     logged = client.get(f"{URL}/{body['event_id']}", headers=auth).json
     assert [i["probability"] for i in logged["items"]] == [i["probability"] for i in body["items"]]
 
@@ -126,3 +147,15 @@ def test_a_cold_start_user_sees_items_another_worker_just_stored(config, client,
     assert other.post("/api/v1/items", json={"items": CATALOGUE[:2]}, headers=auth).status_code == 200
     body = recommend(client, auth, user_id="new-user", k=2)  # no profile: no search, only popular and random items
     assert {i["id"] for i in body["items"]} == {CATALOGUE[0]["id"], CATALOGUE[1]["id"]}
+
+
+def test_an_encoder_failure_alone_degrades_to_a_logged_fallback(app, client, auth, catalogue):
+    def broken(*_a, **_k):
+        raise RuntimeError("encoder unavailable")
+
+    app.extensions["catalogue"].encoder.encode = broken
+    body = recommend(client, auth, k=2, query="flying camera")
+    assert body["fallback"] is True and len(body["items"]) == 2
+    (event,) = events(app)
+    assert event.id == body["event_id"] and event.fallback and event.query == "flying camera"
+    assert [sl["item_id"] for sl in event.slots] == [i["id"] for i in body["items"]]

@@ -123,3 +123,53 @@ def test_several_rewards_for_one_item_are_learned_once_as_their_aggregate(config
     assert [r.learn_value for r in settled] == final
     assert learner.learned == 1  # one shown slot, learned exactly once
     app.extensions["db_engine"].dispose()
+
+
+def test_a_reward_after_settlement_is_counted_late_and_not_learned(app, client, auth, event, learner):
+    age_events(app, app.config["FEEDLOOP"].reward_wait_seconds + 1)
+    assert learner.step(now=utcnow()) == 3  # every slot settled with the default
+    weights = learner.model.policy.to_bytes()
+    response = client.post(URL, json={"event_id": event["event_id"], "reward": 1.0, "reward_id": "default"}, headers=auth)
+    assert response.status_code == 202 and response.json == {"accepted": 1, "duplicates": 0, "late": 1, "errors": []}
+    assert learner.step(now=utcnow()) == 0
+    assert learner.learned == 3 and learner.model.policy.to_bytes() == weights
+    logged = client.get(f"/api/v1/recommendations/{event['event_id']}", headers=auth).json
+    assert [r["late"] for r in logged["rewards"] if r["reward"] == 1.0] == [True]
+
+
+def test_the_same_reward_id_with_another_value_is_409_alone_and_an_error_row_in_a_batch(app, client, auth, event):
+    first = {"event_id": event["event_id"], "reward": 0.5, "reward_id": "buy"}
+    assert client.post(URL, json=first, headers=auth).status_code == 202
+    single = client.post(URL, json={**first, "reward": 1.0}, headers=auth)
+    assert single.status_code == 409 and single.json["error"] == "reward_conflict"
+    batch = client.post(
+        URL, json={"rewards": [{**first, "reward": 1.0}, first, {**first, "reward_id": "view"}]}, headers=auth
+    ).json
+    assert (batch["accepted"], batch["duplicates"]) == (1, 1)
+    assert [(e["index"], e["error"]) for e in batch["errors"]] == [(0, "reward_conflict")]
+    assert sorted((r.reward_key, r.value) for r in stored(app)) == [("buy", 0.5), ("view", 0.5)]
+
+
+def test_each_slot_is_learned_once_over_the_api(app, client, auth, event, learner):
+    first, second = event["items"][0]["id"], event["items"][1]["id"]
+    for body in (
+        {"event_id": event["event_id"], "reward": 1.0},
+        {"event_id": event["event_id"], "reward": 0.5, "reward_id": "again"},  # earliest: not learned
+        {"event_id": event["event_id"], "reward": 0.5, "item_id": second},
+    ):
+        assert client.post(URL, json=body, headers=auth).status_code == 202
+    assert learner.step() == 2
+    age_events(app, app.config["FEEDLOOP"].reward_wait_seconds + 1)
+    assert learner.step(now=utcnow()) == 1  # the third slot, with the default
+    learned = [(r.item_id, r.learn_value) for r in stored(app) if r.learn_value is not None]
+    assert sorted(learned) == sorted([(first, 1.0), (second, 0.5), (event["items"][2]["id"], 0.0)])
+    assert learner.learned == 3
+
+
+def test_activating_after_the_reward_window_is_410(app, client, auth, catalogue, learner):
+    event = recommend(client, auth, k=2, defer=True)
+    age_events(app, app.config["FEEDLOOP"].reward_window_seconds + 60)
+    assert learner.step(now=utcnow()) == 0
+    response = client.post(f"/api/v1/recommendations/{event['event_id']}/activate", headers=auth)
+    assert response.status_code == 410 and response.json["error"] == "event_expired"
+    assert stored(app) == []
