@@ -4,7 +4,7 @@ from typing import Annotated, Any, Optional
 
 from pydantic import AwareDatetime, BaseModel, Field, StrictBool, StringConstraints
 
-from app.api.schemas.common import ItemId, Name, Scalar, Strict
+from app.api.schemas.common import ItemId, Name, Scalar, Strict, integer
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
@@ -13,7 +13,7 @@ class RecommendationRequest(Strict):
     user_id: UserId
     context: Annotated[dict[Name, Scalar], Field(max_length=50)] = {}
     query: Optional[Annotated[str, StringConstraints(min_length=1, max_length=1000)]] = None
-    k: Annotated[int, Field(ge=1, le=1000, description="at most FEEDLOOP_MAX_K (100 unless configured)")] = 10
+    k: integer(1, 1000, description="at most FEEDLOOP_MAX_K (100 unless configured)") = 10
     exclude: Annotated[list[ItemId], Field(max_length=1000)] = []
     defer: StrictBool = Field(False, description="learn only after POST /recommendations/{event_id}/activate")
     baseline_item_id: Optional[ItemId] = Field(None, description="the app's own choice, served first in apprentice mode")
