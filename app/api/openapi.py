@@ -103,7 +103,7 @@ def build_spec(app: Flask, title: str, version: str) -> dict[str, Any]:
 def error_statuses(doc: dict, keyed: bool) -> list[int]:
     statuses = set(doc["errors"])
     if keyed:
-        statuses.add(401)
+        statuses |= {401, 503}  # 503: the key is checked in the database, which may be unreachable
     if doc["body"] is not None:
         statuses |= {400, 413, 415, 422}
     if doc["query"] is not None:

@@ -40,18 +40,18 @@ def test_the_docs_page_loads_its_assets_from_this_server(client):
 
 
 # Every status each operation can answer: 400/415/413 come with a JSON body, 422 with a body or a query string,
-# 401 with a key, the rest from the views themselves.
+# 401 and 503 (database unreachable) with a key, the rest from the views themselves.
 STATUSES = {
-    ("post", "/api/v1/items"): {200, 400, 401, 413, 415, 422},
-    ("get", "/api/v1/items/{item_id}"): {200, 401, 404},
-    ("delete", "/api/v1/items/{item_id}"): {204, 401, 404},
-    ("get", "/api/v1/items/{item_id}/similar"): {200, 401, 404, 422},
-    ("get", "/api/v1/search"): {200, 401, 422},
-    ("post", "/api/v1/recommendations"): {200, 400, 401, 413, 415, 422},
-    ("get", "/api/v1/recommendations/{event_id}"): {200, 401, 404},
-    ("post", "/api/v1/recommendations/{event_id}/activate"): {204, 401, 404, 410},
-    ("post", "/api/v1/rewards"): {202, 400, 401, 404, 409, 410, 413, 415, 422},
-    ("get", "/api/v1/loop"): {200, 401},
+    ("post", "/api/v1/items"): {200, 400, 401, 503, 413, 415, 422},
+    ("get", "/api/v1/items/{item_id}"): {200, 401, 503, 404},
+    ("delete", "/api/v1/items/{item_id}"): {204, 401, 503, 404},
+    ("get", "/api/v1/items/{item_id}/similar"): {200, 401, 503, 404, 422},
+    ("get", "/api/v1/search"): {200, 401, 503, 422},
+    ("post", "/api/v1/recommendations"): {200, 400, 401, 503, 413, 415, 422},
+    ("get", "/api/v1/recommendations/{event_id}"): {200, 401, 503, 404},
+    ("post", "/api/v1/recommendations/{event_id}/activate"): {204, 401, 503, 404, 410},
+    ("post", "/api/v1/rewards"): {202, 400, 401, 503, 404, 409, 410, 413, 415, 422},
+    ("get", "/api/v1/loop"): {200, 401, 503},
     ("get", "/api/v1/openapi.json"): {200},
     ("get", "/api/v1/docs"): {200},
 }
