@@ -283,7 +283,9 @@ class Learner:
     def _resume(self) -> tuple[ServedModel, int, str | None, int]:
         """The newest model whose position the database still holds: the served snapshot, else the newest kept
         version at or below the last stored reward, else an untrained model that learns every reward again."""
+        tried = 0
         for origin, load in self._saved_models():
+            tried += 1
             try:
                 snapshot = load()
             except (OSError, SnapshotError) as exc:
@@ -308,10 +310,8 @@ class Learner:
             if origin != "the served snapshot":
                 log.warning("resuming from %s (model %s) at reward %d", origin, snapshot.version, last_id)
             return model, last_id, last_event, int(snapshot.meta.get("rewards_learned", 0))
-        with Session(self.engine) as s:
-            stored = s.exec(select(func.count()).select_from(Reward).where(col(Reward.learn_value).is_not(None))).one()
-        if stored:
-            log.warning("no usable model matches the database; learning its %d rewards again from an untrained model", stored)
+        if tried:  # (with nothing saved yet, this is simply the first start)
+            log.warning("no saved model matches the database; learning every stored reward again from an untrained model")
         return ServedModel.fresh(policy_config(self.settings), self.settings.q_alpha), 0, None, 0
 
     def _saved_models(self):

@@ -269,7 +269,7 @@ def test_with_no_model_the_database_holds_the_learner_starts_untrained_and_learn
     with caplog.at_level("WARNING", logger="app.services.learner"):
         restarted = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
     assert (restarted.model.version, restarted.last_reward_id, restarted.learned) == ("v0", 0, 0)
-    assert "trying an older model" in caplog.text and "learning its 1 rewards again" in caplog.text
+    assert "trying an older model" in caplog.text and "learning every stored reward again" in caplog.text
     assert restarted.step() == 1
 
 
@@ -342,3 +342,11 @@ def test_a_rollback_is_not_overwritten_by_the_learning_it_discarded(app, client,
     newer = current_version(settings)
     assert newer not in (kept, None)
     assert ModelStore(settings, clock=clock).current().policy.to_bytes() != served.policy.to_bytes()
+
+
+def test_a_first_start_with_rewards_waiting_learns_them_without_a_warning(app, client, auth, catalogue, caplog):
+    reward_first_slots(client, auth, 2)
+    with caplog.at_level("WARNING", logger="app.services.learner"):
+        first = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
+    assert caplog.text == ""
+    assert first.step() == 2
