@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from app.services.learner import Learner
-from tests.helpers import CATALOGUE, make_app, new_key
+from tests.helpers import CATALOGUE, SteppedClock, make_app, new_key
 
 POSTGRES_URL = os.environ.get("FEEDLOOP_TEST_POSTGRES_URL")
 
@@ -59,20 +59,6 @@ def catalogue(client, auth) -> list[dict]:
     response = client.post("/api/v1/items", json={"items": CATALOGUE}, headers=auth)
     assert response.status_code == 200, response.json
     return CATALOGUE
-
-
-class SteppedClock:
-    """A monotonic clock that moves only when told, so that cadences (publishing, snapshot checks) are stepped
-    by the test instead of raced against the wall clock."""
-
-    def __init__(self, start: float = 1000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -81,3 +81,17 @@ def age_events(app, seconds: float) -> None:
                 values["activated_at"] = e.activated_at - timedelta(seconds=seconds)
             s.exec(update(Event).where(Event.id == e.id).values(**values))
         s.commit()
+
+
+class SteppedClock:
+    """A monotonic clock that moves only when told, so that cadences (publishing, snapshot checks) are stepped
+    by the test instead of raced against the wall clock."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.server import FIRST_BACKOFF, MAX_BACKOFF, STABLE_SECONDS, Sidecar
-from tests.conftest import SteppedClock
+from tests.helpers import SteppedClock
 
 DIES = [sys.executable, "-c", "import sys; sys.exit(3)"]
 LIVES = ["sleep", "30"]

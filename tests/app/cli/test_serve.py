@@ -34,8 +34,8 @@ def call(url: str, key: str | None = None, body: dict | None = None) -> tuple[in
         return e.code, json.loads(e.read())
 
 
-def learner_pids(server_pid: int) -> set[int]:
-    """The server's children running `python -m app learner` (the learner sidecar)."""
+def sidecar_pids(server_pid: int, role: str = "learner") -> set[int]:
+    """The server's children running `python -m app ROLE` (a sidecar)."""
     pids = set()
     for children in Path(f"/proc/{server_pid}/task").glob("*/children"):
         with contextlib.suppress(OSError):  # the thread ended meanwhile
@@ -46,7 +46,7 @@ def learner_pids(server_pid: int) -> set[int]:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:  # it ended meanwhile
             continue
-        if b"app" in argv and b"learner" in argv:
+        if b"app" in argv and role.encode() in argv:
             found.add(pid)
     return found
 
@@ -130,10 +130,10 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
         assert health["checks"]["learner"]["heartbeat_age_seconds"] < 10
 
         # The master restarts a learner that dies: killed, it comes back, and rewards reach the model again.
-        [old_learner] = learner_pids(server.proc.pid)
+        [old_learner] = sidecar_pids(server.proc.pid)
         os.kill(old_learner, signal.SIGKILL)
         [new_learner] = wait_for(
-            "no new learner process ran", lambda: learner_pids(server.proc.pid) - {old_learner} or None, 60, 0.5
+            "no new learner process ran", lambda: sidecar_pids(server.proc.pid) - {old_learner} or None, 60, 0.5
         )
         assert Path(f"/proc/{new_learner}").exists()
         served = {v for v in versions if v != "v0"}
@@ -146,7 +146,7 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
             return version not in served | {"v0"}
 
         wait_for("the restarted learner published no new model", newer_model, 90, 0.3)
-        assert learner_pids(server.proc.pid) == {new_learner}  # one learner, the new one
+        assert sidecar_pids(server.proc.pid) == {new_learner}  # one learner, the new one
         status, health = call(server.base + "/healthz")
         assert status == 200 and health["checks"]["learner"]["status"] == "ok", health
 
@@ -164,7 +164,9 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
     try:
         status, body = call(server.base + "/api/v1/search?q=sleeping%20outdoors&k=1", key)
         assert status == 200 and body["items"][0]["id"] == "tent"
-        time.sleep(2)
+        # Ready, and no sidecar was started, so nothing here learns or runs jobs (the scheduler would have run
+        # its start-up reindex by now, and the server starts sidecars before it answers).
+        assert sidecar_pids(server.proc.pid, "learner") == sidecar_pids(server.proc.pid, "scheduler") == set()
         assert job_runs(env) == before
     finally:
         server.stop()

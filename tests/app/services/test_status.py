@@ -9,8 +9,7 @@ from sqlmodel import Session, update
 from app.models import LearnerState, Reward, utcnow
 from app.services.learner import Learner
 from app.services.status import learner_status
-from tests.conftest import SteppedClock
-from tests.helpers import age_events, keyed_client, make_app, recommend, stored_rewards
+from tests.helpers import SteppedClock, age_events, keyed_client, make_app, recommend, stored_rewards
 
 STALE = 5  # learner_stale_seconds in these tests (its minimum)
 
