@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from app.services.learner import Learner
-from tests.helpers import CATALOGUE, SteppedClock, make_app, new_key
+from tests.helpers import CATALOGUE, SteppedClock, bare_app, make_app, new_key
 
 POSTGRES_URL = os.environ.get("FEEDLOOP_TEST_POSTGRES_URL")
 
@@ -95,3 +95,11 @@ def cli(config, monkeypatch):
 def ready(cli):
     cli("init")
     return cli
+
+
+@pytest.fixture
+def bare(config):
+    """An app whose encoder and index are never loaded (services that need neither are tested without them)."""
+    app = bare_app(config)
+    yield app
+    app.extensions["db_engine"].dispose()

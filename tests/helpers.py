@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlmodel import Session, select, update
 
 from app import create_app, db
-from app.models import Event, Reward
+from app.models import Event, Reward, utcnow
 from app.services.keys import create_key
+from bandit.features import Candidate, Shared
 
 
 def item(item_id: str, title: str, **fields) -> dict:
@@ -95,3 +98,39 @@ class SteppedClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def bare_app(config: dict):
+    """An app on a migrated database whose encoder and index are never loaded: for services that need neither."""
+    app = create_app(config)
+    db.upgrade(app.extensions["db_engine"])
+    return app
+
+
+@dataclass(frozen=True)
+class Logged:
+    event_id: str
+    item_ids: list[str]
+
+
+def log_decision(app, k: int = 3, user_id: str = "alice", defer: bool = False, n_candidates: int = 10) -> Logged:
+    """A decision logged as the recommender logs one (shared features, candidates, slots and their probabilities),
+    written straight to the database: items i0 … i{k-1} shown, out of n_candidates."""
+    now = utcnow()
+    candidates = [Candidate(f"i{n}", "books", ("t",), 0.5, 0.0) for n in range(max(n_candidates, k))]
+    event = Event(
+        id=uuid.uuid4().hex,
+        user_id=user_id,
+        context={"device": "mobile"},
+        shared=Shared.at(user_id, {"device": "mobile"}, now).to_dict(),
+        candidates=[c.to_dict() for c in candidates],
+        slots=[{"position": n, "item_id": f"i{n}", "probability": 1 / (len(candidates) - n)} for n in range(k)],
+        segment="device=mobile",
+        model_version="v0",
+        deferred=defer,
+        created_at=now,
+    )
+    with Session(app.extensions["db_engine"]) as s:
+        s.add(event)
+        s.commit()
+        return Logged(event.id, [f"i{n}" for n in range(k)])

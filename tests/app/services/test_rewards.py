@@ -10,14 +10,15 @@ from app.db import write_session
 from app.models import Event, utcnow
 from app.services.decisions import ActivationRefused, activate
 from app.services.learner import Learner
-from app.services.recommender import Request
 from app.services.rewards import RewardIn, reward_rules, store_rewards
-from tests.helpers import age_events, keyed_client, make_app
+from tests.helpers import age_events, bare_app, log_decision
 from tests.helpers import stored_rewards as stored
 
 
-def decide(app, **body):
-    return app.extensions["recommender"].recommend(Request(user_id="alice", **body))
+@pytest.fixture
+def app(bare):
+    """These services need neither the encoder nor the index: decisions are logged straight to the database."""
+    return bare
 
 
 def store(app, *rewards: RewardIn):
@@ -40,11 +41,10 @@ def learned_rows(app) -> Counter:
     [("earliest", 0.75), ("sum", 1.25), ("capped", 1.0)],  # 0.75 + 0.5 exceeds the maximum of 1.0
 )
 def test_each_shown_slot_is_learned_exactly_once_with_its_final_reward(config, clock, aggregation, first_slot):
-    app = make_app({**config, "reward_aggregation": aggregation})
-    keyed_client(app)  # uploads the catalogue
+    app = bare_app({**config, "reward_aggregation": aggregation})
     learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"], clock=clock)
-    d = decide(app, k=3)
-    a, b, c = (i.id for i in d.items)
+    d = log_decision(app, k=3)
+    a, b, c = d.item_ids
     result = store(
         app,
         RewardIn(d.event_id, 0.75, reward_id="view"),
@@ -62,21 +62,21 @@ def test_each_shown_slot_is_learned_exactly_once_with_its_final_reward(config, c
     app.extensions["db_engine"].dispose()
 
 
-def test_a_reward_after_settlement_is_stored_late_and_never_learned(app, catalogue, learner):
-    d = decide(app, k=2)
+def test_a_reward_after_settlement_is_stored_late_and_never_learned(app, learner):
+    d = log_decision(app, k=2)
     assert settle(app, learner) == 2  # both slots learned the default
     weights, learned = learner.model.policy.to_bytes(), learner.learned
     result = store(app, RewardIn(d.event_id, 1.0))
     assert (result.accepted, result.late) == (1, 1)
     late = stored(app)[-1]
-    assert (late.item_id, late.value, late.late, late.learn_value) == (d.items[0].id, 1.0, True, None)
+    assert (late.item_id, late.value, late.late, late.learn_value) == (d.item_ids[0], 1.0, True, None)
     assert learner.step(now=utcnow()) == 0
     assert learner.learned == learned and learner.model.policy.to_bytes() == weights
-    assert learned_rows(app) == {(d.event_id, d.items[0].id): 1, (d.event_id, d.items[1].id): 1}
+    assert learned_rows(app) == {(d.event_id, d.item_ids[0]): 1, (d.event_id, d.item_ids[1]): 1}
 
 
-def test_the_same_reward_id_with_another_value_is_a_conflict_and_with_the_same_a_duplicate(app, catalogue):
-    d = decide(app, k=2)
+def test_the_same_reward_id_with_another_value_is_a_conflict_and_with_the_same_a_duplicate(app):
+    d = log_decision(app, k=2)
     assert store(app, RewardIn(d.event_id, 0.5, reward_id="x")).accepted == 1
     conflict = store(app, RewardIn(d.event_id, 0.75, reward_id="x"))
     assert conflict.accepted == 0 and [(i, e.status, e.code) for i, e in conflict.refused] == [(0, 409, "reward_conflict")]
@@ -85,8 +85,8 @@ def test_the_same_reward_id_with_another_value_is_a_conflict_and_with_the_same_a
     assert [(r.reward_key, r.value) for r in stored(app)] == [("x", 0.5)]
 
 
-def test_client_reward_ids_cannot_collide_with_the_learners_settlement_rows(app, catalogue, learner):
-    d = decide(app, k=1)
+def test_client_reward_ids_cannot_collide_with_the_learners_settlement_rows(app, learner):
+    d = log_decision(app, k=1)
     settle(app, learner)
     assert [(r.source, r.reward_key, r.is_default) for r in stored(app)] == [("settlement", "", True)]
     result = store(
@@ -98,8 +98,8 @@ def test_client_reward_ids_cannot_collide_with_the_learners_settlement_rows(app,
     assert learner.step(now=utcnow()) == 0
 
 
-def test_a_deferred_event_never_activated_is_closed_unlearned_once_it_leaves_the_window(app, catalogue, learner):
-    d = decide(app, k=2, defer=True)
+def test_a_deferred_event_never_activated_is_closed_unlearned_once_it_leaves_the_window(app, learner):
+    d = log_decision(app, k=2, defer=True)
     age_events(app, app.config["FEEDLOOP"].reward_wait_seconds + 1)
     assert learner.settle_due(utcnow()) == 0  # still within the window: it may yet be activated
     age_events(app, app.config["FEEDLOOP"].reward_window_seconds)
