@@ -31,6 +31,10 @@ DEFAULT_INTERACTIONS = ("UG", "CG")
 DEFAULT_CUBICS = ("CCG",)
 
 
+class NonFiniteModel(ArithmeticError):
+    """The model predicts NaN or infinity (its weights were poisoned): it must not rank anything."""
+
+
 @dataclass(frozen=True)
 class Choice:
     positions: list[int]  # candidate positions, in slot order
@@ -179,6 +183,8 @@ class VWPolicy:
             costs = np.fromiter((ex.get_partial_prediction() for ex in examples[1:]), dtype=np.float64, count=len(candidates))
         finally:
             pylibvw.vw._finish_example_multi_ex(self._vw, examples)
+        if not (np.isfinite(costs).all() and np.isfinite(pmf).all() and pmf.sum() > 0):
+            raise NonFiniteModel("the model's predictions are not finite numbers")
         return Prediction(pmf / pmf.sum(), 0.0 - costs)  # not -costs: an untrained model would answer -0.0
 
     def learn(self, shared: Shared, candidates: Sequence[Candidate], position: int, reward: float, probability: float) -> None:

@@ -190,3 +190,15 @@ def test_slot_probabilities_never_exceed_one_despite_rounding():
         pmf = rng.dirichlet(np.full(100, 0.05))  # mass piled on a few candidates, as a trained model's is
         _, probabilities = fill_slots(pmf, 100, rng)
         assert max(probabilities) <= 1.0
+
+
+def test_a_model_with_poisoned_weights_refuses_to_rank_rather_than_answer_nan():
+    from bandit.policy import NonFiniteModel
+
+    policy = VWPolicy(PolicyConfig(), seed=1)
+    candidates = [Candidate(f"i{n}", "books", ("t",), 0.5, 0.0) for n in range(5)]
+    for index in range(policy._vw.num_weights()):
+        if policy._vw.get_weight(index) == 0.0:
+            policy._vw.set_weight(index, 0, float("nan"))
+    with pytest.raises(NonFiniteModel):
+        policy.choose(Shared("u", {"device": "mobile"}), candidates, 3, np.random.default_rng(0))
