@@ -11,6 +11,7 @@ from sqlmodel import Session, select, update
 from app import create_app, db
 from app.models import Event, Reward, utcnow
 from app.services.keys import create_key
+from app.services.model_store import ModelStore
 from bandit.features import Candidate, Shared
 
 
@@ -134,3 +135,9 @@ def log_decision(app, k: int = 3, user_id: str = "alice", defer: bool = False, n
         s.add(event)
         s.commit()
         return Logged(event.id, [f"i{n}" for n in range(k)])
+
+
+def stepped_models(app, clock) -> ModelStore:
+    """Serve through a ModelStore whose snapshot checks move with the test's clock, not the wall clock."""
+    store = app.extensions["models"] = app.extensions["recommender"].models = ModelStore(app.config["FEEDLOOP"], clock=clock)
+    return store

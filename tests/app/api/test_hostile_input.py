@@ -7,13 +7,12 @@ import json
 import logging
 import math
 import random
-import time
 from pathlib import Path
 
 import pytest
 
 from app.db import make_engine
-from tests.helpers import events, keyed_client, recommend, stored_rewards
+from tests.helpers import events, keyed_client, recommend, stepped_models, stored_rewards
 
 DOCS_JS = Path(__file__).resolve().parents[3] / "app" / "static" / "docs.js"
 
@@ -94,8 +93,9 @@ def random_context(rng: random.Random) -> dict:
     return {f"f{rng.randint(0, 8)}": value() for _ in range(rng.randint(0, 6))}
 
 
-def test_a_model_trained_on_fuzzed_rewards_and_contexts_answers_finite_scores(app, learner):
+def test_a_model_trained_on_fuzzed_rewards_and_contexts_answers_finite_scores(app, learner, clock):
     client, auth = keyed_client(app)
+    stepped_models(app, clock)
     rng = random.Random(7)
     for _batch in range(4):
         for _ in range(50):
@@ -106,7 +106,7 @@ def test_a_model_trained_on_fuzzed_rewards_and_contexts_answers_finite_scores(ap
                 assert client.post("/api/v1/rewards", json=reward, headers=auth).status_code == 202
         learner.step()
         learner.publish()
-        time.sleep(0.11)  # the app's ModelStore looks for a new snapshot every 0.1 s
+        clock.advance(1)  # past the ModelStore's look interval: the next request loads the snapshot
     assert len(stored_rewards(app)) > 100
 
     versions = set()

@@ -8,13 +8,7 @@ from click.testing import CliRunner
 
 from app.services.learner import Learner
 from app.services.model_store import ModelStore
-from tests.helpers import recommend
-
-
-def stepped_models(app, clock) -> ModelStore:
-    """Serve through a ModelStore whose snapshot checks move with the test's clock, not the wall clock."""
-    store = app.extensions["models"] = app.extensions["recommender"].models = ModelStore(app.config["FEEDLOOP"], clock=clock)
-    return store
+from tests.helpers import recommend, stepped_models
 
 
 def train_to_like(client, auth, learner, liked: str, rounds: int = 40) -> None:
