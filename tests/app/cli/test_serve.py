@@ -170,3 +170,9 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
         assert job_runs(env) == before
     finally:
         server.stop()
+
+
+def test_the_development_server_refuses_a_public_address(cli):
+    for host in ["0.0.0.0", "192.168.1.10", "::"]:
+        result = cli("serve", "--dev", "--host", host, ok=False)
+        assert "--dev" in result.output and "loopback" in result.output and host in result.output
