@@ -146,3 +146,16 @@ def test_a_deleted_item_comes_back_when_upserted_again(client, auth, catalogue):
 def test_wrong_method_is_405_json(client, auth):
     response = client.put(URL, json={}, headers=auth)
     assert response.status_code == 405 and response.json["error"] == "method_not_allowed"
+
+
+def test_timestamps_are_answered_with_their_time_zone(client, auth, catalogue):
+    """The document says date-time, which needs a zone; SQLite keeps none, so the column type restores UTC."""
+    from datetime import datetime, timedelta
+
+    got = client.get("/api/v1/items/pasta", headers=auth).json
+    for field in ("created_at", "updated_at"):
+        assert datetime.fromisoformat(got[field]).utcoffset() == timedelta(0), got[field]
+    event = client.post("/api/v1/recommendations", json={"user_id": "u", "k": 1}, headers=auth).json["event_id"]
+    client.post("/api/v1/rewards", json={"event_id": event, "reward": 1.0}, headers=auth)
+    logged = client.get(f"/api/v1/recommendations/{event}", headers=auth).json
+    assert datetime.fromisoformat(logged["rewards"][0]["received_at"]).utcoffset() == timedelta(0)
