@@ -59,3 +59,33 @@ def test_two_processes_on_one_database_see_each_others_writes(config, app, clien
     assert search_ids(other, "paddling boat", 1) == ["kayak"]
     client.delete("/api/v1/items/kayak", headers=auth)
     assert "kayak" not in search_ids(other, "paddling boat", 6)
+
+
+def test_requests_never_save_the_index_however_many_changes_they_apply(app, client, auth, catalogue):
+    """Only the reindex job writes the index file; a worker used to save it inside a request after 5,000 changes."""
+    import numpy as np
+    from sqlalchemy import insert
+
+    from app.models import CatalogueChange, Item, ItemVector, utcnow
+
+    path = app.config["FEEDLOOP"].index_path
+    encoder = app.extensions["catalogue"].encoder
+    ids = [f"bulk-{n}" for n in range(6_000)]
+    vectors = np.random.default_rng(0).normal(size=(len(ids), encoder.dim)).astype(np.float32)
+    now = utcnow()
+    with app.extensions["db_engine"].begin() as conn:  # another process's bulk write, as the change log records it
+        conn.execute(
+            insert(Item),
+            [dict(id=i, title=i, description="", tags=[], attributes={}, created_at=now, updated_at=now) for i in ids],
+        )
+        conn.execute(
+            insert(ItemVector),
+            [
+                dict(item_id=i, model_id=encoder.model_id, text_hash="", vector=v.tobytes(), updated_at=now)
+                for i, v in zip(ids, vectors)
+            ],
+        )
+        conn.execute(insert(CatalogueChange), [dict(item_id=i, created_at=now) for i in ids])
+    response = client.get(f"/api/v1/items/{ids[0]}/similar?k=3", headers=auth)
+    assert response.status_code == 200 and len(response.json["items"]) == 3  # the request applied the changes
+    assert not path.exists()
