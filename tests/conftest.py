@@ -83,8 +83,8 @@ def cli(config, monkeypatch):
     monkeypatch.setenv("FEEDLOOP_ENV", "test")
     runner = CliRunner()
 
-    def run(*args, ok: bool = True):
-        result = runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
+    def run(*args, ok: bool = True, input: str | None = None):
+        result = runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
         assert (result.exit_code == 0) == ok, result.output + result.stderr
         return result
 

@@ -2,7 +2,7 @@
 
 Importing this package registers every table on SQLModel.metadata (Alembic relies on it)."""
 
-from app.models.access import ApiKey
+from app.models.access import ApiKey, User
 from app.models.base import utcnow
 from app.models.catalogue import CatalogueChange, Item, ItemVector
 from app.models.loop import Event, LearnerState, ModelRequest, ModelVersion, QValue, Reward
@@ -20,5 +20,6 @@ __all__ = [
     "ModelVersion",
     "QValue",
     "Reward",
+    "User",
     "utcnow",
 ]

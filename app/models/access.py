@@ -18,3 +18,18 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp())
     last_used_at: Optional[datetime] = Field(default=None, sa_type=Timestamp())
     revoked_at: Optional[datetime] = Field(default=None, sa_type=Timestamp())
+
+
+class User(SQLModel, table=True):
+    """A person who signs in to the pages: an admin (everything) or a reviewer (the queues and their own decisions).
+    Apps do not sign in; they use API keys."""
+
+    __tablename__ = "users"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)  # stored lower-case
+    role: str = Field(max_length=16)  # admin, reviewer
+    password_hash: str = Field(max_length=255)  # argon2id, with its parameters and salt
+    created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp())
+    last_login_at: Optional[datetime] = Field(default=None, sa_type=Timestamp())
+    disabled_at: Optional[datetime] = Field(default=None, sa_type=Timestamp())
