@@ -86,7 +86,9 @@ class Catalogue:
         return self._encoder is not None
 
     def warm_up(self) -> None:
-        """Load the encoder and the saved index; rebuild the index when it is missing or stale."""
+        """Load the encoder and the saved index; rebuild the index when it is missing or stale. An index that had
+        to be rebuilt, or brought up to date, is saved before serving starts (at 100k items a rebuild costs a
+        minute and a half, which the next start should not pay again); requests never save it."""
         encoder = self.encoder
         with self._lock:
             loaded = self._load_saved(encoder.model_id)
@@ -96,6 +98,8 @@ class Catalogue:
                 self.index, self.applied = loaded
                 self.saved = self.applied
             self.sync()
+            if self.unsaved:
+                self.save_index()
             self._load_meta()
 
     def sync(self) -> None:
