@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 
 from app.models.base import Timestamp, big_id, utcnow
 
+DEFERRED_UNSETTLED = text("deferred AND settled_at IS NULL")
+
 
 class Event(SQLModel, table=True):
     """One logged decision: what was shown, with what probability, and everything needed to learn from it again."""
@@ -23,6 +25,10 @@ class Event(SQLModel, table=True):
             "created_at",
             sqlite_where=text("settled_at IS NULL"),
             postgresql_where=text("settled_at IS NULL"),
+        ),
+        # The oldest activation among deferred events still waiting (/healthz asks), found without a scan.
+        Index(
+            "ix_events_deferred_unsettled", "activated_at", sqlite_where=DEFERRED_UNSETTLED, postgresql_where=DEFERRED_UNSETTLED
         ),
     )
 

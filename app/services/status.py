@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, case, func, type_coerce
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from app.models import Event, LearnerState, Reward, utcnow
-from app.models.base import Timestamp
+from app.models.loop import DEFERRED_UNSETTLED
 from app.settings import Settings
 
 
@@ -40,16 +40,17 @@ def learner_status(engine: Engine, settings: Settings, now: datetime | None = No
             )
         ).one()
         # A deferred event's reward wait starts at its activation (feedback.rewards.due_at), not at its creation;
-        # one never activated is never learned, so it is never overdue.
-        shown_at = case((col(Event.deferred), col(Event.activated_at)), else_=col(Event.created_at))
-        oldest_unsettled = s.exec(
-            select(func.min(type_coerce(shown_at, Timestamp()))).where(
-                col(Event.settled_at).is_(None), col(Event.deferred).is_(False) | col(Event.activated_at).is_not(None)
-            )
-        ).one()
+        # one never activated is never learned, so it is never overdue. Both reads walk a partial index.
+        oldest_created = s.exec(
+            select(Event.created_at)
+            .where(col(Event.settled_at).is_(None), col(Event.deferred).is_(False))
+            .order_by(col(Event.created_at))
+            .limit(1)
+        ).first()
+        oldest_activated = s.exec(select(func.min(Event.activated_at)).where(DEFERRED_UNSETTLED)).one()
         set_aside = s.exec(select(func.count()).select_from(Reward).where(col(Reward.learn_error).is_not(None))).one()
     lag = _age(now, oldest_unlearned)
-    unsettled = _age(now, oldest_unsettled)
+    unsettled = max(_age(now, oldest_created), _age(now, oldest_activated))
     limit = settings.learner_stale_seconds
     beat = _age(now, state.heartbeat_at) if state else None
     overdue = max(lag, unsettled - settings.reward_wait_seconds)
@@ -65,6 +66,4 @@ def learner_status(engine: Engine, settings: Settings, now: datetime | None = No
 def _age(now: datetime, then: datetime | None) -> float:
     if then is None:
         return 0.0
-    if then.tzinfo is None:  # min() over a column loses its type on SQLite
-        then = then.replace(tzinfo=now.tzinfo)
     return max(0.0, (now - then).total_seconds())

@@ -30,6 +30,10 @@ def upgrade() -> None:
         batch_op.create_index('ix_rewards_user_profile', ['user_id', 'source', 'id'], unique=False)
         batch_op.alter_column('source', server_default=None)
         batch_op.alter_column('late', server_default=None)
+    deferred_unsettled = sa.text("deferred AND settled_at IS NULL")
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.create_index('ix_events_deferred_unsettled', ['activated_at'], unique=False,
+                              sqlite_where=deferred_unsettled, postgresql_where=deferred_unsettled)
     op.create_table(
         'model_requests',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -55,6 +59,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('learner_state')
     op.drop_table('model_requests')
+    with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index('ix_events_deferred_unsettled')
     op.execute("UPDATE rewards SET reward_key = 'default' WHERE source = 'settlement'")
     with op.batch_alter_table('rewards', schema=None) as batch_op:
         batch_op.drop_index('ix_rewards_user_profile')
