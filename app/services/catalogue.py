@@ -4,7 +4,8 @@ Every write appends to `catalogue_changes` in the same transaction. Each process
 worker, CLI, scheduler) replays the log past the last change it applied (`sync`) at the start of
 each request, so an item is searchable everywhere as soon as the write that stored it returns.
 Reads (`search`, `sample`, `vectors`, `describe`) use the index as the last sync left it, so one
-request sees one catalogue. Only the `reindex` job and explicit commands save the index file.
+request sees one catalogue. Start-up, the `reindex` job and explicit commands save the index file;
+requests never do.
 """
 
 from __future__ import annotations
@@ -103,7 +104,16 @@ class Catalogue:
             self._load_meta()
 
     def sync(self) -> None:
-        """Apply the catalogue changes other processes (or this one) committed since the last sync."""
+        """Apply the catalogue changes other processes (or this one) committed since the last sync. When they
+        cannot be applied, the item cache is dropped: without the change log only the database is to be trusted."""
+        try:
+            self._replay()
+        except Exception:
+            with self._lock:
+                self._meta.clear()
+            raise
+
+    def _replay(self) -> None:
         with self._lock:
             if self.index is None or self._head() <= self.applied:
                 return
@@ -121,8 +131,8 @@ class Catalogue:
                 self.applied = rows[-1][0]
 
     def _head(self) -> int:
-        """The newest change id. Every search, sample and describe asks, so it goes straight to the driver
-        (8 µs on SQLite against 80 µs through SQLAlchemy's connection and statement layers)."""
+        """The newest change id. Every request asks, so it goes straight to the driver (8 µs on SQLite against
+        80 µs through SQLAlchemy's connection and statement layers)."""
         conn = self.engine.raw_connection()
         try:
             cursor = conn.cursor()
@@ -186,11 +196,6 @@ class Catalogue:
             ).all()
         with self._lock:
             self._meta = OrderedDict((r.id, ItemMeta(r.title, r.category, tuple(r.tags))) for r in rows)
-
-    def forget_cached(self) -> None:
-        """Drop the item cache: the change log could not be replayed, so only the database is to be trusted."""
-        with self._lock:
-            self._meta.clear()
 
     def sample(self, n: int, rng: np.random.Generator, exclude: Iterable[str] = ()) -> list[str]:
         with self._lock:

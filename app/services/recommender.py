@@ -81,7 +81,6 @@ class Recommender:
             fallback = False
         except Exception:  # the index or the encoder failed: popular items, still logged and learnable
             log.exception("candidate retrieval failed; serving the fallback ranking")
-            self.catalogue.forget_cached()
             candidates, titles = self._popular_candidates(req, seg, model)
             fallback = True
         # The event row is built and inserted through Core, not the ORM's unit of work: it is on every request.
