@@ -65,37 +65,60 @@ def run_simulation(
 
 
 def _feedloop(home: Path, world: World, rounds: int, seed: int, progress) -> np.ndarray:
+    """Through the app in this process, the learner learning each reward before the next round."""
+    from app.services.learner import Learner
+
+    app, key = _prepared(home, warm=True)
+    app.extensions["recommender"].rng = np.random.default_rng(seed)
+    client = app.test_client()
+    learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
+
+    def post(path: str, body: dict) -> dict:
+        return _ok(client.post(path, json=body, headers={"Authorization": f"Bearer {key}"}))
+
+    result = _drive(world, rounds, post, progress, after_reward=learner.step)
+    app.extensions["db_engine"].dispose()
+    return result
+
+
+def _prepared(home: Path, warm: bool) -> tuple:
+    """A migrated feedloop in HOME (SQLite) and a key for it."""
     from app import create_app, db
     from app.services.keys import create_key
-    from app.services.learner import Learner
 
     app = create_app({"home": str(home), "database_url": f"sqlite:///{home / 'simulation.db'}", "env": "test"})
     db.upgrade(app.extensions["db_engine"])
-    app.extensions["catalogue"].warm_up()
-    app.extensions["recommender"].rng = np.random.default_rng(seed)
+    if warm:
+        app.extensions["catalogue"].warm_up()
     with app.app_context(), db.write_session() as s:
-        headers = {"Authorization": f"Bearer {create_key(s, 'simulator')[1]}"}
-    client = app.test_client()
-    catalogue = [{"id": i.id, "title": i.title, "category": i.category, "tags": list(i.tags)} for i in world.items]
-    for start in range(0, len(catalogue), UPLOAD_BATCH):
-        _ok(client.post("/api/v1/items", json={"items": catalogue[start : start + UPLOAD_BATCH]}, headers=headers))
-    learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
+        return app, create_key(s, "simulator")[1]
+
+
+def _drive(world: World, rounds: int, post, progress, pace: float | None = None, after_reward=None) -> np.ndarray:
+    """Upload the world's catalogue, then play the rounds through the API: `post(path, body)` answers the JSON."""
+    items = [{"id": i.id, "title": i.title, "category": i.category, "tags": list(i.tags)} for i in world.items]
+    for start in range(0, len(items), UPLOAD_BATCH):
+        post("/api/v1/items", {"items": items[start : start + UPLOAD_BATCH]})
     events: dict[str, str] = {}
+    started, done = time.monotonic(), 0
 
     def recommend(user_id: str, context: dict) -> str:
-        body = _ok(client.post("/api/v1/recommendations", json={"user_id": user_id, "context": context, "k": 1}, headers=headers))
+        if pace:  # round r starts r/pace seconds after the first
+            time.sleep(max(0.0, started + done / pace - time.monotonic()))
+        body = post("/api/v1/recommendations", {"user_id": user_id, "context": context, "k": 1})
         events[user_id] = body["event_id"]
         return body["items"][0]["id"]
 
     def feedback(user_id: str, _context: dict, _item_id: str, reward: float) -> None:
-        _ok(client.post("/api/v1/rewards", json={"event_id": events[user_id], "reward": reward}, headers=headers))
-        learner.step()
+        nonlocal done
+        post("/api/v1/rewards", {"event_id": events[user_id], "reward": reward})
+        done += 1
+        if after_reward:
+            after_reward()
         if progress:
             progress(1)
 
-    result = simulate(world, rounds, recommend, feedback)
-    app.extensions["db_engine"].dispose()
-    return result
+    return simulate(world, rounds, recommend, feedback)
 
 
 def _ok(response) -> dict:
@@ -125,37 +148,12 @@ def plot(result: SimulationResult, path: Path) -> None:
 
 
 def _feedloop_over_http(home: Path, world: World, rounds: int, pace: float | None, progress) -> np.ndarray:
-    from app import create_app, db
-    from app.services.keys import create_key
-
-    env = {**os.environ, "FEEDLOOP_HOME": str(home), "FEEDLOOP_DATABASE_URL": f"sqlite:///{home / 'simulation.db'}"}
-    app = create_app({"home": str(home), "database_url": env["FEEDLOOP_DATABASE_URL"]})
-    db.upgrade(app.extensions["db_engine"])
-    with app.app_context(), db.write_session() as s:
-        key = create_key(s, "simulator")[1]
+    """Through a real `feedloop serve`, its learner sidecar learning asynchronously."""
+    app, key = _prepared(home, warm=False)
     app.extensions["db_engine"].dispose()
+    env = {**os.environ, "FEEDLOOP_HOME": str(home), "FEEDLOOP_DATABASE_URL": app.config["FEEDLOOP"].database_url}
     with _Served(env) as service:
-        catalogue = [{"id": i.id, "title": i.title, "category": i.category, "tags": list(i.tags)} for i in world.items]
-        for start in range(0, len(catalogue), UPLOAD_BATCH):
-            service.call("/api/v1/items", key, {"items": catalogue[start : start + UPLOAD_BATCH]})
-        events: dict[str, str] = {}
-        started, done = time.monotonic(), 0
-
-        def recommend(user_id: str, context: dict) -> str:
-            if pace:  # round r starts r/pace seconds after the first
-                time.sleep(max(0.0, started + done / pace - time.monotonic()))
-            body = service.call("/api/v1/recommendations", key, {"user_id": user_id, "context": context, "k": 1})
-            events[user_id] = body["event_id"]
-            return body["items"][0]["id"]
-
-        def feedback(user_id: str, _context: dict, _item_id: str, reward: float) -> None:
-            nonlocal done
-            service.call("/api/v1/rewards", key, {"event_id": events[user_id], "reward": reward})
-            done += 1
-            if progress:
-                progress(1)
-
-        return simulate(world, rounds, recommend, feedback)
+        return _drive(world, rounds, lambda path, body: service.call(path, key, body), progress, pace=pace)
 
 
 class _Served:
