@@ -11,7 +11,7 @@ import functools
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,9 +92,10 @@ class PolicyConfig:
             raise ValueError(f"exploration must be one of {', '.join(_EXPLORATIONS)}, not {exploration!r}")
         parameter = d.get("exploration_parameter")
         if parameter is not None:
-            parameter = _number(
-                "exploration_parameter", parameter, low=0.0, low_open=True, high=1.0 if exploration == "epsilon" else None
-            )
+            if exploration == "epsilon":
+                parameter = _number("exploration_parameter", parameter, lambda v: 0 < v <= 1, "in (0, 1]")
+            else:
+                parameter = _number("exploration_parameter", parameter, lambda v: v > 0, "above 0")
         cb_type = d.get("cb_type", "mtr")
         if cb_type not in _CB_TYPES:
             raise ValueError(f"cb_type must be one of {', '.join(_CB_TYPES)}, not {cb_type!r}")
@@ -108,9 +109,9 @@ class PolicyConfig:
             interactions=_crossings("interactions", d["interactions"], 2),
             cubics=_crossings("cubics", d.get("cubics", []), 3),
             bits=bits,
-            learning_rate=_number("learning_rate", d["learning_rate"], low=0.0, low_open=True, high=1000.0),
+            learning_rate=_number("learning_rate", d["learning_rate"], lambda v: 0 < v <= 1000, "in (0, 1000]"),
             cb_type=cb_type,
-            clip_p=_number("clip_p", d.get("clip_p", 0.0), low=0.0, high=1.0, high_open=True),
+            clip_p=_number("clip_p", d.get("clip_p", 0.0), lambda v: 0 <= v < 1, "in [0, 1)"),
         )
 
     def vw_args(self, seed: int) -> str:
@@ -128,19 +129,10 @@ NAMESPACES = frozenset("UCTIGS")  # bandit/features.py: shared U, C, T; per cand
 MAX_BITS = 30
 
 
-def _number(
-    name: str, value: object, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, not {value!r}")
-    value = float(value)
-    if value < low or (low_open and value == low) or (high is not None and (value > high or (high_open and value == high))):
-        lo, hi = (
-            ("(" if low_open else "[") + f"{low:g}",
-            (f"{high:g}" if high is not None else "∞") + (")" if high_open or high is None else "]"),
-        )
-        raise ValueError(f"{name} must lie in {lo}, {hi}, not {value!r}")
-    return value
+def _number(name: str, value: object, within: Callable[[float], bool], described: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and within(value)):
+        raise ValueError(f"{name} must be a finite number {described}, not {value!r}")
+    return float(value)
 
 
 def _crossings(name: str, value: object, size: int) -> tuple[str, ...]:
