@@ -6,20 +6,34 @@ from app.models.access import ApiKey, User
 from app.models.base import utcnow
 from app.models.catalogue import CatalogueChange, Item, ItemVector
 from app.models.loop import Event, LearnerState, ModelRequest, ModelVersion, QValue, Reward
-from app.models.ops import JobRun
+from app.models.ops import JobRun, RateLimit
+from app.models.polls import Poll, PollAsk, PollResponse
+from app.models.review import AuditEntry, ExcludedUser, ReviewDecision, ReviewQueue, ReviewTask
+from app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "CatalogueChange",
     "Event",
+    "ExcludedUser",
     "Item",
     "ItemVector",
     "JobRun",
     "LearnerState",
     "ModelRequest",
     "ModelVersion",
+    "Poll",
+    "PollAsk",
+    "PollResponse",
     "QValue",
+    "RateLimit",
+    "ReviewDecision",
+    "ReviewQueue",
+    "ReviewTask",
     "Reward",
     "User",
+    "Webhook",
+    "WebhookDelivery",
     "utcnow",
 ]

@@ -77,6 +77,7 @@ class Reward(SQLModel, table=True):
     is_default: bool = False  # a settlement that gave the default reward (nobody rewarded the slot)
     late: bool = False  # arrived after its slot was settled
     learn_error: Optional[str] = Field(default=None, sa_type=Text)  # set aside by the learner after failing
+    excluded: bool = False  # from a user confirmed as fraudulent: kept for the record, never learned or trained on
     received_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp())
 
 

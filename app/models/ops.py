@@ -20,3 +20,13 @@ class JobRun(SQLModel, table=True):
     detail: str = Field(default="", sa_type=Text)
     started_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp(), index=True)
     finished_at: Optional[datetime] = Field(default=None, sa_type=Timestamp())
+
+
+class RateLimit(SQLModel, table=True):
+    """A fixed-window hit counter for Flask-Limiter, shared by every worker through the database."""
+
+    __tablename__ = "rate_limits"
+
+    key: str = Field(primary_key=True, max_length=255)
+    hits: int = 0
+    expires_at: float  # seconds since the epoch
