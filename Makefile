@@ -23,8 +23,11 @@ $(STAMP): pyproject.toml
 
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
-	mkdir -p $(VENDOR)/swagger-ui
+	mkdir -p $(VENDOR)/swagger-ui $(VENDOR)/htmx $(VENDOR)/pico $(VENDOR)/chart
 	cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css $(VENDOR)/swagger-ui/
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/htmx/
+	cp node_modules/@picocss/pico/css/pico.min.css $(VENDOR)/pico/
+	cp node_modules/chart.js/dist/chart.umd.min.js $(VENDOR)/chart/
 	touch $@
 
 demo: install

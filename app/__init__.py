@@ -12,14 +12,14 @@ from app.settings import load_settings
 
 def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     """Build the app. `config` overrides FEEDLOOP_* settings; `warm` loads the encoder and index now."""
-    from app import api, db, errors
+    from app import api, db, errors, pages, web
     from app.auth import KeyCache
     from app.services.catalogue import Catalogue
     from app.services.model_store import ModelStore
     from app.services.recommender import Recommender
 
     settings = load_settings(config)
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="pages/templates")
     app.json = errors.StrictJSONProvider(app)
     app.request_class = errors.StrictJSONRequest
     app.config.update(
@@ -33,11 +33,13 @@ def create_app(config: dict | None = None, *, warm: bool = False) -> Flask:
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     db.init_app(app)
     errors.init_app(app)
+    web.init_app(app)
     app.extensions["api_keys"] = KeyCache()
     catalogue = app.extensions["catalogue"] = Catalogue(settings, app.extensions["db_engine"])
     models = app.extensions["models"] = ModelStore(settings)
     app.extensions["recommender"] = Recommender(settings, app.extensions["db_engine"], catalogue, models)
     api.register(app)
+    pages.register(app)
     if warm:
         catalogue.warm_up()
     return app

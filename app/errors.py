@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Any
 
-from flask import Flask, Request, jsonify
+from flask import Flask, Request, jsonify, render_template, request
 from flask.json.provider import DefaultJSONProvider
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -71,6 +71,8 @@ def init_app(app: Flask) -> None:
             message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
         elif exc.code == 415:
             message = "send the body as JSON with Content-Type: application/json"
+        if _wants_page():
+            return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
         response, status = error_response(exc.code or 500, _snake(exc.name), message)
         if exc.code == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
@@ -95,6 +97,11 @@ def init_app(app: Flask) -> None:
         if response.status_code < 500:
             outage.cleared()
         return response
+
+
+def _wants_page() -> bool:
+    """People on pages get an error page; the API and its clients always JSON."""
+    return not request.path.startswith(("/api/", "/healthz")) and request.accept_mimetypes.accept_html
 
 
 def database_unavailable(exc: BaseException) -> bool:

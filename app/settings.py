@@ -65,6 +65,22 @@ class Settings(BaseSettings):
     # Scheduled jobs
     reindex_seconds: int = Field(3600, ge=1)  # encode what lacks a vector, save the index for fast restarts
 
+    # Pages and people
+    # The address users reach feedloop at (https://feedloop.example.com): embed URLs and snippets use it, and
+    # under https session cookies are Secure. Empty: the address of the request.
+    public_url: str = ""
+    trusted_proxies: int = Field(0, ge=0, le=5)  # reverse proxies in front whose X-Forwarded-* headers count
+    # Flask-Limiter's counters: "" keeps them in the database, shared by every worker and host; a redis:// URL
+    # moves them to Redis. (Its in-memory store is per process: with N workers a limit would be N times looser.)
+    rate_limit_storage: str = ""
+    public_rate_limit: str = "120/minute"  # public poll routes, per client address
+    respondent_rate_limit: str = "20/minute"  # poll answers, per respondent
+    login_rate_limit: str = "10/minute"  # sign-in attempts, per client address
+    poll_quiet_seconds: int = Field(24 * 3600, ge=0)  # after any poll, a respondent is not asked another for this long
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    webhook_attempts: int = Field(10, ge=1, le=50)  # then a delivery is given up (back-off doubles from 10 s)
+    webhook_seconds: int = Field(5, ge=1)  # how often the scheduler sends due webhook deliveries
+
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_items_per_request: int = Field(10_000, ge=1)
 
@@ -92,8 +108,11 @@ class Settings(BaseSettings):
             )
         if self.encoder_precision == "int8" and not (find_spec("openvino") and find_spec("nncf")):
             raise ValueError("FEEDLOOP_ENCODER_PRECISION=int8 needs OpenVINO and NNCF: pip install 'feedloop[int8]'")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("FEEDLOOP_PUBLIC_URL must start with http:// or https://")
+        self.public_url = self.public_url.rstrip("/")
         if self.env == "production" and self.secret_key == DEV_SECRET:
-            # Nothing signs cookies yet; pages will, so refuse the shared default early.
+            # Session cookies and embed tokens are signed with it: never the shared default in production.
             self.secret_key = _home_secret(self.home)
         return self
 

@@ -1,1 +1,57 @@
-"""Server-rendered htmx pages, one blueprint per area with its templates beside it (none yet)."""
+"""Server-rendered pages (Flask templates with htmx), one blueprint per kind of page, each declaring who may
+open it: `pages(..., roles=None)` anyone, otherwise a signed-in person with one of `roles`.
+
+Anonymous visitors are sent to /login (401 for htmx and non-GET requests); a signed-in person without the role
+gets 403. Objects are checked again in the views (a reviewer decides only tasks they hold)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from app import db
+from app.services import dashboard
+
+REVIEWERS = ("admin", "reviewer")
+ADMINS = ("admin",)
+
+
+def pages(name: str, import_name: str, *, roles: tuple[str, ...] | None, url_prefix: str | None = None) -> Blueprint:
+    bp = Blueprint(name, import_name, url_prefix=url_prefix, template_folder="templates")
+    bp.access = "public" if roles is None else roles[-1]
+    if roles is not None:
+        bp.before_request(lambda: _require(roles))
+    return bp
+
+
+def _require(roles: tuple[str, ...]):
+    if not current_user.is_authenticated:
+        if request.method != "GET" or request.headers.get("HX-Request"):
+            abort(401)
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    if current_user.role not in roles:
+        abort(403)
+    return None
+
+
+# Admin pages in the navigation, shown when their blueprint is registered.
+ADMIN_NAV = (("home.index", "Home"), ("polls.index", "Polls"), ("webhooks.index", "Webhooks"), ("review.audit", "Audit log"))
+
+
+def register(app: Flask) -> None:
+    from app.pages import auth, home
+
+    for module in (auth, home):
+        app.register_blueprint(module.bp)
+    app.context_processor(_navigation)
+
+
+def _navigation() -> dict:
+    views = current_app.view_functions
+    if not current_user.is_authenticated:
+        return {"view_functions": views}
+    return {
+        "view_functions": views,
+        "nav_queues": dashboard.open_tasks(db.session()),
+        "nav_admin": [(endpoint, label) for endpoint, label in ADMIN_NAV if endpoint in views],
+    }
