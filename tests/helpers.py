@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -141,3 +142,28 @@ def stepped_models(app, clock) -> ModelStore:
     """Serve through a ModelStore whose snapshot checks move with the test's clock, not the wall clock."""
     store = app.extensions["models"] = app.extensions["recommender"].models = ModelStore(app.config["FEEDLOOP"], clock=clock)
     return store
+
+
+PASSWORD = "correct horse battery"
+
+
+def make_user(app, email: str, role: str, password: str = PASSWORD) -> int:
+    from app.services.users import create_user
+
+    with app.app_context(), db.write_session() as s:
+        return create_user(s, email, role, password).id
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    """The CSRF token of the client's session, as a page's form carries it."""
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(r'"X-CSRFToken": "([^"]+)"', page)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_in(client, email: str, password: str = PASSWORD):
+    """Sign the test client in through /login, as a browser does; returns the response (302 on success)."""
+    response = client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client)})
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response
