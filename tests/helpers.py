@@ -156,7 +156,7 @@ def make_user(app, email: str, role: str, password: str = PASSWORD) -> int:
 
 def csrf_token(client, path: str = "/login") -> str:
     """The CSRF token of the client's session, as a page's form carries it."""
-    page = client.get(path).get_data(as_text=True)
+    page = client.get(path, follow_redirects=True).get_data(as_text=True)
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(r'"X-CSRFToken": "([^"]+)"', page)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
