@@ -101,7 +101,7 @@ def init_app(app: Flask) -> None:
 
 def _wants_page() -> bool:
     """People on pages get an error page; the API and its clients always JSON."""
-    return not request.path.startswith(("/api/", "/healthz")) and request.accept_mimetypes.accept_html
+    return not request.path.startswith(("/api/", "/healthz"))
 
 
 def database_unavailable(exc: BaseException) -> bool:
