@@ -9,7 +9,7 @@ export FEEDLOOP_HOME ?= $(CURDIR)/instance
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test bench serve clean
+.PHONY: install chromium demo test bench serve clean
 
 install: $(STAMP) $(VENDOR)/.installed
 
@@ -44,7 +44,11 @@ demo: install
 	@echo
 	$(BIN)/feedloop serve --host 127.0.0.1 --port 5000
 
-test: install
+# The browser tests drive Debian's chromium; install it when missing (as root), else they skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }; } || echo "warning: chromium could not be installed; the browser tests will be skipped"
+
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q
