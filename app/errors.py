@@ -69,6 +69,8 @@ def init_app(app: Flask) -> None:
         message = exc.description or exc.name
         if exc.code == 413:
             message = f"the request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes"
+        elif exc.code == 429:
+            message = f"too many requests (the limit is {message}); wait a moment and try again"
         elif exc.code == 415:
             message = "send the body as JSON with Content-Type: application/json"
         if _wants_page():
