@@ -6,9 +6,28 @@ from datetime import datetime
 from typing import Any, Optional
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from app.models.base import Timestamp, big_id, utcnow
+
+
+class AnswerJSON(TypeDecorator):
+    """A JSON answer of any shape. A JSON column has NUMERIC affinity in SQLite, which stores the text `5` (a
+    rating) as the number 5 and hands it back unparsed; numbers are taken as they come."""
+
+    impl = JSON
+    cache_ok = True
+
+    def result_processor(self, dialect, coltype):
+        decode = self.impl_instance.result_processor(dialect, coltype)
+
+        def process(value):
+            if isinstance(value, (int, float)) or decode is None:
+                return value
+            return decode(value)
+
+        return process
 
 
 class Poll(SQLModel, table=True):
@@ -66,7 +85,7 @@ class PollResponse(SQLModel, table=True):
     poll_id: int = Field(sa_column=Column(Integer, ForeignKey("polls.id"), nullable=False))
     respondent_id: str = Field(max_length=256)
     once_key: Optional[str] = Field(default=None, sa_column=Column(String(256), nullable=True))
-    answer: Any = Field(sa_type=JSON)
+    answer: Any = Field(sa_type=AnswerJSON)
     event_id: Optional[str] = Field(default=None, max_length=32, index=True)
     item_id: Optional[str] = Field(default=None, max_length=256)
     uncertain: bool = False  # answered about an event where the bandit was unsure
