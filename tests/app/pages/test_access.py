@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.app.api.test_access import routes
 from tests.helpers import csrf_token, make_user, new_key, sign_in
 
 ROLES = {"reviewer": {"reviewer", "admin"}, "admin": {"admin"}}
@@ -73,7 +74,10 @@ def test_page_posts_without_the_csrf_token_are_refused(people):
             assert response.status_code == 400, (url, response.status_code)
 
 
-def test_a_signed_in_session_does_not_open_the_keyed_api(people):
-    client, _ = as_role(people, "admin")
-    response = client.get("/api/v1/loop")
-    assert response.status_code == 401 and response.is_json
+@pytest.mark.parametrize("role", ["reviewer", "admin"])
+def test_a_signed_in_session_does_not_open_the_keyed_api(people, role):
+    """Apps use keys; a browser session (which another site could ride on) never reaches the keyed API."""
+    client, _ = as_role(people, role)
+    for method, url in routes(people, "key"):
+        response = client.open(url, method=method, json={})
+        assert response.status_code == 401 and response.is_json, (method, url, response.status_code)
