@@ -5,8 +5,10 @@ from collections.abc import Callable
 from flask import Flask
 
 from app.jobs.reindex import reindex
+from app.jobs.webhooks import webhooks
 
 # name → (job, the setting that holds its interval in seconds)
 JOBS: dict[str, tuple[Callable[[Flask], str], str]] = {
     "reindex": (reindex, "reindex_seconds"),
+    "webhooks": (webhooks, "webhook_seconds"),
 }
