@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 SIGNATURE_HEADER = "Feedloop-Signature"
-TOLERANCE_SECONDS = 300  # Stripe's default: wide enough for clock skew, narrow enough against replays
 FIRST_RETRY_SECONDS = 10.0
 MAX_RETRY_SECONDS = 6 * 3600.0
 MAX_URL_LENGTH = 2048
@@ -52,9 +51,10 @@ class InvalidSignature(ValueError):
     pass
 
 
-def verify(header: str, body: bytes, secret: str, tolerance: int = TOLERANCE_SECONDS, now: float | None = None) -> int:
+def verify(header: str, body: bytes, secret: str, tolerance: int = 300, now: float | None = None) -> int:
     """Check a Feedloop-Signature header against the raw request body; returns the signed timestamp or raises
-    InvalidSignature. For receivers (copy it: it needs hashlib, hmac and time only)."""
+    InvalidSignature. For receivers (copy it: it needs hashlib, hmac and time only). The tolerance, Stripe's
+    default, is wide enough for clock skew and narrow enough against replays."""
     timestamp, candidates = None, []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")

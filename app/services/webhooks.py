@@ -44,6 +44,10 @@ class WebhookError(ValueError):
     pass
 
 
+class UnknownWebhook(WebhookError):
+    pass
+
+
 # --- configuration -------------------------------------------------------------------------------------------
 
 Resolve = Callable[[str, int], list[str]]
@@ -97,7 +101,7 @@ def create_webhook(
 def _active(s: Session, webhook_id: int) -> Webhook:
     webhook = s.get(Webhook, webhook_id)
     if webhook is None:
-        raise WebhookError(f"there is no webhook {webhook_id}")
+        raise UnknownWebhook(f"there is no webhook {webhook_id}")
     if webhook.disabled_at is not None:
         raise WebhookError(f"webhook {webhook_id} is disabled")
     return webhook
