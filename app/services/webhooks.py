@@ -278,12 +278,20 @@ class Outcome:
 Send = Callable[[Target, str, dict[str, str], bytes, float], Outcome]
 
 
-def send_pinned(target: Target, address: str, headers: dict[str, str], body: bytes, timeout: float) -> Outcome:
-    """POST `body` to `target`, connecting to `address` (already checked) and to nothing else."""
+def send_pinned(
+    target: Target, address: str, headers: dict[str, str], body: bytes, timeout: float, ca_certs: str | None = None
+) -> Outcome:
+    """POST `body` to `target`, connecting to `address` (already checked) and to nothing else. TLS certificates
+    are checked against the URL's name with the system's certificate authorities (or `ca_certs`)."""
     options = {"port": target.port, "timeout": urllib3.Timeout(connect=timeout, read=timeout), "retries": False, "maxsize": 1}
     if target.scheme == "https":
         pool = urllib3.HTTPSConnectionPool(
-            address, server_hostname=target.host, assert_hostname=target.host, cert_reqs="CERT_REQUIRED", **options
+            address,
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=ca_certs,
+            **options,
         )
     else:
         pool = urllib3.HTTPConnectionPool(address, **options)

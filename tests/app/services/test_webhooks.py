@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import uuid
@@ -16,6 +20,7 @@ from sqlmodel import Session, select
 from app.db import write_session
 from app.models import Poll, PollResponse, Webhook, WebhookDelivery, utcnow
 from app.services.webhooks import (
+    Round,
     WebhookError,
     create_webhook,
     deliver_due,
@@ -24,6 +29,7 @@ from app.services.webhooks import (
     list_webhooks,
     recent_deliveries,
     rotate_secret,
+    send_pinned,
 )
 from feedback.webhooks import SIGNATURE_HEADER, InvalidSignature, verify
 from tests.helpers import bare_app
@@ -33,8 +39,9 @@ class Receiver:
     """An HTTP server in a thread: answers each POST with the next planned status (200 once the plan is used up),
     and keeps what it received and whether the signature verified with `secret`."""
 
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.plan: list[int] = []
+        self.server_names: list[str | None] = []  # what TLS clients asked for (SNI)
         self.delay = 0.0
         self.secret = ""
         self.received: list[dict] = []
@@ -66,8 +73,11 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hooks/feedloop"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/hooks/feedloop"
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
@@ -396,3 +406,47 @@ def test_a_webhook_row_without_allow_private_is_never_sent_to_a_private_address(
     answer(engine, poll)
     assert deliver_due(engine, settings).retrying == 1 and receiver.received == []
     assert "loopback" in deliveries(engine)[0].last_error
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS receiver on 127.0.0.1 whose certificate (self-signed, our own authority) names hooks.example."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make the test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+         "-subj", "/CN=hooks.example", "-addext", "subjectAltName=DNS:hooks.example", "-keyout", key, "-out", cert],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    r = Receiver(tls=context)
+    r.ca = str(cert)
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+def test_https_connects_to_the_checked_address_and_checks_the_certificate_against_the_name(engine, settings, tls_receiver):
+    poll = make_poll(engine)
+    to_loopback = lambda host, port: ["127.0.0.1"]  # noqa: E731
+    _, tls_receiver.secret = hook(engine, f"https://hooks.example:{tls_receiver.port}/in", poll, resolve=to_loopback)
+    hook(engine, f"https://other.example:{tls_receiver.port}/in", poll, resolve=to_loopback)
+    answer(engine, poll)
+    send = functools.partial(send_pinned, ca_certs=tls_receiver.ca)
+    assert deliver_due(engine, settings, send=send, resolve=to_loopback) == Round(delivered=1, retrying=1)
+    assert tls_receiver.server_names.count("hooks.example") == 1 and "other.example" in tls_receiver.server_names
+    [got] = tls_receiver.received  # other.example's certificate check failed before anything was sent
+    assert got["verified"] and got["headers"]["Host"] == f"hooks.example:{tls_receiver.port}"
+    failed = next(d for d in deliveries(engine) if d.last_error)
+    assert "hostname 'other.example' doesn't match 'hooks.example'" in failed.last_error
+
+
+def test_https_refuses_a_certificate_from_an_unknown_authority(engine, settings, tls_receiver):
+    poll = make_poll(engine)
+    to_loopback = lambda host, port: ["127.0.0.1"]  # noqa: E731
+    hook(engine, f"https://hooks.example:{tls_receiver.port}/in", poll, resolve=to_loopback)
+    answer(engine, poll)
+    assert deliver_due(engine, settings, resolve=to_loopback).retrying == 1  # the system authorities only
+    assert tls_receiver.received == [] and "certificate verify failed" in deliveries(engine)[0].last_error
