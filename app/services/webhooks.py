@@ -404,7 +404,7 @@ def _claim(engine, settings, delivery_id, attempts, now) -> tuple[WebhookDeliver
                 WebhookDelivery.next_attempt_at <= now,
                 *_pending(),
             )
-            .values(attempts=attempts + 1, next_attempt_at=now + lease(settings))
+            .values(attempts=attempts + 1, next_attempt_at=max(now, utcnow()) + lease(settings))  # from the claim, not the round
         )
         if claimed.rowcount != 1:
             return None
