@@ -108,6 +108,10 @@ def list_polls(s: Session) -> list[PollSummary]:
     return [PollSummary(poll, n) for poll, n in rows]
 
 
+def response_count(s: Session, poll_id: int) -> int:
+    return s.exec(select(func.count()).select_from(PollResponse).where(PollResponse.poll_id == poll_id)).one()
+
+
 def close_poll(s: Session, poll_id: int, now: datetime | None = None) -> Poll | None:
     """Close a poll (it takes no more answers and is asked of nobody); closing it again changes nothing."""
     poll = s.get(Poll, poll_id)

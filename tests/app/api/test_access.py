@@ -8,7 +8,17 @@ import re
 
 import pytest
 
-PUBLIC_ENDPOINTS = {"health.healthz", "docs.openapi", "docs.docs", "auth.login", "auth.logout"}
+PUBLIC_ENDPOINTS = {
+    "health.healthz",
+    "docs.openapi",
+    "docs.docs",
+    "auth.login",
+    "auth.logout",
+    "poll_responses.ask",
+    "poll_responses.answer",
+    "embed.show",
+    "embed.submit",
+}
 FLASK_OWN = {"static"}
 WRONG_KEYS = [None, "Bearer fl_not-a-real-key", "Bearer", "Basic dXNlcjpwYXNz"]
 
@@ -67,4 +77,5 @@ def test_every_keyed_route_answers_401_json_without_a_valid_key(app, client, hea
 def test_public_api_routes_answer_without_a_key(app, client):
     for method, url in routes(app, "public"):
         if url.startswith(("/api/", "/healthz")):
-            assert client.open(url, method=method).status_code == 200, (method, url)
+            response = client.open(url, method=method)  # a made-up poll token: refused for itself, never for a key
+            assert response.status_code == 200 or ("dummy1" in url and response.status_code not in (401, 403)), (method, url)

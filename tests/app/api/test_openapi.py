@@ -54,6 +54,13 @@ STATUSES = {
     ("get", "/api/v1/loop"): {200, 401, 503},
     ("get", "/api/v1/openapi.json"): {200},
     ("get", "/api/v1/docs"): {200},
+    ("post", "/api/v1/polls"): {201, 400, 401, 503, 404, 413, 415, 422},
+    ("get", "/api/v1/polls"): {200, 401, 503},
+    ("get", "/api/v1/polls/{poll_id}"): {200, 401, 503, 404},
+    ("get", "/api/v1/polls/{poll_id}/results"): {200, 401, 503, 404},
+    ("post", "/api/v1/polls/{poll_id}/close"): {200, 401, 503, 404},
+    ("get", "/api/v1/polls/{token}/ask"): {200, 403, 404, 422, 429, 503},
+    ("post", "/api/v1/polls/{token}/responses"): {201, 400, 403, 404, 409, 410, 413, 415, 422, 429, 503},
 }
 
 
@@ -115,6 +122,8 @@ def test_path_parameters_are_typed(client):
                 assert schema["pattern"] == ITEM_ID_PATTERN and schema["maxLength"] == 256
             elif name == "event_id":
                 assert schema["maxLength"] == 32
+            elif name in ("poll_id", "token"):
+                assert schema["maxLength"] <= 32
             else:
                 raise AssertionError(f"untested path parameter {name} in {method} {path}")
 
@@ -213,6 +222,29 @@ def test_real_responses_match_the_documented_schemas(app, client, auth, catalogu
     check("get", "/api/v1/docs", "/api/v1/docs", headers={})
     too_big = "[" + " " * app.config["MAX_CONTENT_LENGTH"] + "]"
     check("post", recs, recs, data=too_big, content_type="application/json")
+    # polls: apps with a key, respondents without one
+    polls, public = "/api/v1/polls", "/api/v1/polls/{token}"
+    poll = check("post", polls, polls, json={"question": "Useful?", "kind": "thumbs", "target": "event"}).json
+    check("post", polls, polls, json={"question": "Useful?", "kind": "thumbs", "options": ["a", "b"]})
+    check("post", polls, polls, json={"question": "Useful?", "kind": "rating", "target": "item", "target_item_id": "nope"})
+    check("get", polls, polls)
+    check("get", polls, polls, headers={})
+    for path in (polls + "/{poll_id}", polls + "/{poll_id}/results"):
+        check("get", path, path.replace("{poll_id}", str(poll["id"])))
+        check("get", path, path.replace("{poll_id}", "999"))
+    token, answers = poll["public_token"], f"{polls}/{poll['public_token']}/responses"
+    check("get", public + "/ask", f"{polls}/{token}/ask?respondent_id=a&event_id={event['event_id']}", headers={})
+    check("get", public + "/ask", f"{polls}/{token}/ask?respondent_id=a&event_id=f00", headers={})
+    check("get", public + "/ask", f"{polls}/{token}/ask", headers={})
+    check("get", public + "/ask", f"{polls}/{token}/ask?respondent_id=a", headers={"Origin": "https://evil.example.com"})
+    answer = {"respondent_id": "a", "answer": "up", "event_id": event["event_id"]}
+    check("post", public + "/responses", answers, json=answer, headers={})
+    check("post", public + "/responses", answers, json=answer, headers={})
+    check("post", public + "/responses", answers, json={**answer, "answer": "sideways"}, headers={})
+    check("post", public + "/responses", f"{polls}/nope/responses", json=answer, headers={})
+    check("post", polls + "/{poll_id}/close", f"{polls}/{poll['id']}/close")
+    check("post", polls + "/{poll_id}/close", f"{polls}/999/close")
+    check("post", public + "/responses", answers, json={**answer, "respondent_id": "b"}, headers={})
     # a happy path and an error for every operation that has one
     for method, path in STATUSES:
         answered = {status for m, p, status in seen if (m, p) == (method, path)}

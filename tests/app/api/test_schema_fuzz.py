@@ -38,11 +38,19 @@ def state_refusal(case, response) -> list:
         body = response.json()
     except ValueError:
         body = None
-    if response.status_code == 410 or (
-        case.operation.label == "POST /api/v1/rewards"
-        and response.status_code == 422
-        and isinstance(body, dict)
-        and body.get("error") == "no_reward_accepted"
+    if (
+        response.status_code == 410
+        or (
+            case.operation.label == "POST /api/v1/rewards"
+            and response.status_code == 422
+            and isinstance(body, dict)
+            and body.get("error") == "no_reward_accepted"
+        )
+        or (
+            # a poll's rules across fields, which JSON Schema cannot state (options for the choice kinds only, an end
+            # after the start, reward_map keys among the poll's answers): 422 invalid_poll, with the fields named
+            case.operation.label == "POST /api/v1/polls" and isinstance(body, dict) and body.get("error") == "invalid_poll"
+        )
     ):
         return [positive_data_acceptance]
     return []
