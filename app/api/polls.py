@@ -13,7 +13,7 @@ from app.services import polls
 from app.web import actor
 from feedback.polls import Invalid, PollSpec, open_problem
 
-bp = keyed("polls", __name__)
+bp = keyed("polls_api", __name__)  # "polls" names the admin pages (polls.index, ...)
 
 
 def spec_of(body: PollIn) -> PollSpec:
