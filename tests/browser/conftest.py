@@ -67,6 +67,7 @@ def other_origin(tmp_path):
     write files into the returned folder and open them at the returned base URL."""
     root = tmp_path / "site"
     root.mkdir()
+    (root / "favicon.ico").write_bytes(b"")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
