@@ -39,9 +39,9 @@ ADMIN_NAV = (("home.index", "Home"), ("polls.index", "Polls"), ("webhooks.index"
 
 
 def register(app: Flask) -> None:
-    from app.pages import auth, home, webhooks, embed, polls
+    from app.pages import auth, home, webhooks, embed, polls, review
 
-    for module in (auth, home, webhooks, embed, polls):
+    for module in (auth, home, webhooks, embed, polls, review):
         app.register_blueprint(module.bp)
     app.context_processor(_navigation)
 

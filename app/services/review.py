@@ -212,11 +212,17 @@ def list_tasks(
     subject_type: str | None = None,
     after: int | None = None,
     limit: int = PAGE,
+    reviewer: int | None = None,
     now: datetime | None = None,
 ) -> tuple[list[TaskView], int | None]:
-    """(tasks in id order, the cursor of the next page or None). Filters are checked against fixed values."""
+    """(tasks in id order, the cursor of the next page or None). Filters are checked against fixed values;
+    `reviewer` keeps the tasks that reviewer holds or has decided (what a reviewer may see)."""
     now = now or utcnow()
     query = select(ReviewTask).order_by(col(ReviewTask.id)).limit(min(max(limit, 1), MAX_PAGE) + 1)
+    if reviewer is not None:
+        holds = and_(col(ReviewTask.claimed_by) == reviewer, _status_is("claimed", now))
+        decided = exists().where(col(ReviewDecision.task_id) == col(ReviewTask.id), col(ReviewDecision.user_id) == reviewer)
+        query = query.where(or_(holds, decided))
     if queue is not None:
         queue_rules(s, queue)
         query = query.where(ReviewTask.queue == queue)
