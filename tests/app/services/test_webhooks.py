@@ -125,6 +125,20 @@ def deliveries(engine) -> list[WebhookDelivery]:
 
 
 @pytest.fixture
+def tuned(config):
+    """An app with some settings changed: tuned(webhook_attempts=3)."""
+    apps = []
+
+    def make(**settings):
+        apps.append(bare_app({**config, **settings}))
+        return apps[-1].extensions["db_engine"], apps[-1].config["FEEDLOOP"]
+
+    yield make
+    for app in apps:
+        app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
 def engine(bare):
     return bare.extensions["db_engine"]
 
@@ -205,9 +219,8 @@ def test_a_failed_attempt_is_retried_after_the_back_off_with_the_same_body(engin
     assert first["body"] == second["body"] and first["verified"] and second["verified"]
 
 
-def test_a_delivery_is_given_up_after_the_last_attempt(config, receiver):
-    app = bare_app({**config, "webhook_attempts": 3})
-    engine, settings = app.extensions["db_engine"], app.config["FEEDLOOP"]
+def test_a_delivery_is_given_up_after_the_last_attempt(tuned, receiver):
+    engine, settings = tuned(webhook_attempts=3)
     poll = make_poll(engine)
     hook(engine, receiver.url, poll)
     answer(engine, poll)
@@ -221,9 +234,9 @@ def test_a_delivery_is_given_up_after_the_last_attempt(config, receiver):
     [delivery] = deliveries(engine)
     assert delivery.attempts == 3 and delivery.failed_at is not None and delivery.last_status == 503
     assert len(receiver.received) == 3
-    [view] = recent_deliveries(Session(engine))
+    with Session(engine) as s:  # closed, or PostgreSQL keeps its locks and the next test's reset waits on them
+        [view] = recent_deliveries(s)
     assert view.status == "failed" and view.next_attempt_at is None
-    app.extensions["db_engine"].dispose()
 
 
 def test_a_redirect_is_not_followed(engine, settings, receiver):
@@ -241,9 +254,8 @@ def test_a_redirect_is_not_followed(engine, settings, receiver):
     )
 
 
-def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(config, receiver):
-    app = bare_app({**config, "webhook_timeout_seconds": 0.3})
-    engine, settings = app.extensions["db_engine"], app.config["FEEDLOOP"]
+def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(tuned, receiver):
+    engine, settings = tuned(webhook_timeout_seconds=0.3)
     poll = make_poll(engine)
     hook(engine, receiver.url, poll)
     answer(engine, poll)
@@ -253,7 +265,6 @@ def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt(config, receiver
     assert time.monotonic() - started < 1.0
     [delivery] = deliveries(engine)
     assert delivery.last_status is None and "timed out" in delivery.last_error.lower()
-    app.extensions["db_engine"].dispose()
 
 
 def test_an_unreachable_receiver_is_a_failed_attempt(engine, settings, receiver):
@@ -279,7 +290,8 @@ def test_private_addresses_are_refused_at_creation_unless_allowed(engine, receiv
         hook(engine, f"http://user:pw@127.0.0.1:{receiver.port}/")
     with pytest.raises(WebhookError, match="does not resolve"):
         hook(engine, "https://no-such-host.invalid/hook", allow_private=False)
-    assert list_webhooks(Session(engine)) == []
+    with Session(engine) as s:
+        assert list_webhooks(s) == []
 
 
 def test_a_name_that_resolves_privately_at_send_time_is_not_sent_to(engine, settings, receiver):
@@ -309,20 +321,18 @@ def test_the_sender_connects_to_the_checked_address_with_the_name_in_the_host_he
     assert got["headers"]["Host"] == f"hooks.example:{receiver.port}" and got["path"] == "/in?k=v"
 
 
-def test_a_restart_loses_no_delivery(config, receiver):
-    first = bare_app(config)
-    engine = first.extensions["db_engine"]
+def test_a_restart_loses_no_delivery(tuned, receiver):
+    engine, _ = tuned()
     poll = make_poll(engine)
     _, receiver.secret = hook(engine, receiver.url, poll)
     for n in range(3):
         answer(engine, poll, respondent=f"r{n}")
     engine.dispose()  # the process stops before anything is sent
 
-    again = bare_app(config)
-    assert deliver_due(again.extensions["db_engine"], again.config["FEEDLOOP"]).delivered == 3
+    again, settings = tuned()  # a new process: a new app and engine on the same database
+    assert deliver_due(again, settings).delivered == 3
     assert sorted(b["response"]["respondent_id"] for b in receiver.bodies()) == ["r0", "r1", "r2"]
     assert all(r["verified"] for r in receiver.received)
-    again.extensions["db_engine"].dispose()
 
 
 def test_two_senders_at_once_send_each_delivery_once(engine, settings, receiver):
