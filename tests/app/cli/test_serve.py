@@ -60,9 +60,16 @@ def wait_for(what: str, predicate, seconds: float, pause: float = 0.2):
     pytest.fail(f"{what} within {seconds:.0f} s")
 
 
-def job_runs(env: dict) -> list[str]:
+def job_runs(env: dict, job: str = "reindex") -> list[str]:
+    """The recent runs of one job, as `feedloop jobs list` prints them under the job's name."""
     listing = subprocess.run([FEEDLOOP, "jobs", "list"], env=env, check=True, capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if line.startswith("  ")]
+    runs, current = [], None
+    for line in listing.splitlines():
+        if not line.startswith("  "):
+            current = line.split("\t")[0]
+        elif current == job:
+            runs.append(line)
+    return runs
 
 
 class Server:
