@@ -15,8 +15,9 @@ bp = keyed("review_tasks", __name__)
 def _refused(exc: ReviewError | Invalid) -> ApiError:
     if isinstance(exc, ReviewError) and exc.code == "unknown_queue":
         return ApiError(422, "unknown_queue", exc.message, [{"field": "queue", "message": exc.message}])
-    field = f"body.{exc.field}" if isinstance(exc, Invalid) else (exc.field or "query")
-    return ApiError(422, "validation_error", exc.message, [{"field": field, "message": exc.message}])
+    if isinstance(exc, Invalid):  # rules JSON Schema cannot state: evidence size, depth and series shape
+        return ApiError(422, "invalid_task", exc.message, [{"field": f"body.{exc.field}", "message": exc.message}])
+    return ApiError(422, "validation_error", exc.message, [{"field": exc.field or "query", "message": exc.message}])
 
 
 @bp.post("/review-tasks")

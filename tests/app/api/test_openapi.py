@@ -61,6 +61,8 @@ STATUSES = {
     ("post", "/api/v1/polls/{poll_id}/close"): {200, 401, 503, 404},
     ("get", "/api/v1/polls/{token}/ask"): {200, 403, 404, 422, 429, 503},
     ("post", "/api/v1/polls/{token}/responses"): {201, 400, 403, 404, 409, 410, 413, 415, 422, 429, 503},
+    ("post", "/api/v1/review-tasks"): {200, 201, 400, 401, 413, 415, 422, 503},
+    ("get", "/api/v1/review-tasks"): {200, 401, 422, 503},
 }
 
 
@@ -245,6 +247,13 @@ def test_real_responses_match_the_documented_schemas(app, client, auth, catalogu
     check("post", polls + "/{poll_id}/close", f"{polls}/{poll['id']}/close")
     check("post", polls + "/{poll_id}/close", f"{polls}/999/close")
     check("post", public + "/responses", answers, json={**answer, "respondent_id": "b"}, headers={})
+    # review tasks: enqueued (201), again (200), an unknown queue (422); listed, with a bad filter
+    tasks, task = "/api/v1/review-tasks", {"queue": "anomalies", "subject_type": "user", "subject_id": "u1", "evidence": {"z": 6}}
+    check("post", tasks, tasks, json=task)
+    check("post", tasks, tasks, json=task)
+    check("post", tasks, tasks, json={**task, "queue": "nope"})
+    check("get", tasks, tasks + "?queue=anomalies&status=open")
+    check("get", tasks, tasks + "?status=done")
     # a happy path and an error for every operation that has one
     for method, path in STATUSES:
         answered = {status for m, p, status in seen if (m, p) == (method, path)}

@@ -51,6 +51,13 @@ def state_refusal(case, response) -> list:
             # after the start, reward_map keys among the poll's answers): 422 invalid_poll, with the fields named
             case.operation.label == "POST /api/v1/polls" and isinstance(body, dict) and body.get("error") == "invalid_poll"
         )
+        or (
+            # review queues are rows, not a shape (422 unknown_queue); a task's evidence has bounds JSON Schema cannot
+            # state (size, depth, the series' shape: 422 invalid_task)
+            case.operation.label in ("POST /api/v1/review-tasks", "GET /api/v1/review-tasks")
+            and isinstance(body, dict)
+            and body.get("error") in ("unknown_queue", "invalid_task")
+        )
     ):
         return [positive_data_acceptance]
     return []
