@@ -8,6 +8,8 @@ decide only a task they hold with a live claim (the service refuses anyone else,
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -122,6 +124,16 @@ def task(task_id: int):
     return render_template("review/_task.html" if _htmx() else "review/task.html", message=None, **context)
 
 
+def _refuse_claim(task_id: int, message: str) -> NoReturn:
+    """403. htmx swaps nothing on a 403, so a key press would seem to do nothing: it is sent to the queue instead,
+    with the reason (a claim that expired while the page was open, most often)."""
+    if _htmx():
+        flash(f"Task {task_id}: {message}", "error")
+        queue_name = service.get_task(db.session(), task_id).queue
+        abort(make_response("", 403, {"HX-Redirect": url_for("review.queue", name=queue_name)}))
+    abort(403, message)
+
+
 @bp.post("/tasks/<int:task_id>/decide")
 def decide(task_id: int):
     form = request.form
@@ -132,7 +144,7 @@ def decide(task_id: int):
         if exc.code == "not_found":
             abort(404, exc.message)
         if exc.code == "not_holder":
-            abort(403, exc.message)
+            _refuse_claim(task_id, exc.message)
         context = _task_context(_visible_task(task_id), error=exc.message)
         return render_template("review/_task.html" if _htmx() else "review/task.html", message=None, **context), 422
     message = f"Task {task_id}: {done.outcome}" + (f", resolved as {done.task.decision}" if done.resolved else "")
@@ -151,7 +163,7 @@ def release(task_id: int):
         with db.write_session() as s:
             service.release(s, task_id, current_user.id)
     except ReviewError as exc:
-        abort(403, exc.message)
+        _refuse_claim(task_id, exc.message)
     queue_name = service.get_task(db.session(), task_id).queue
     if _htmx():
         response = make_response(render_template("review/_empty.html", stats=_queue_stats(queue_name), message="Released."))

@@ -100,6 +100,9 @@ def test_another_reviewer_can_neither_open_nor_decide_a_held_task(site):
     assert ravi.get(f"/review/tasks/{task}").status_code == 403
     assert post(ravi, f"/review/tasks/{task}/decide", decision="dismiss").status_code == 403
     assert post(ravi, f"/review/tasks/{task}/release").status_code == 403
+    refused = post(ravi, f"/review/tasks/{task}/decide", htmx=True, decision="dismiss")
+    assert refused.status_code == 403 and refused.headers["HX-Redirect"] == "/review/anomalies"  # htmx swaps no 403
+    assert "only the reviewer holding this task" in ravi.get("/review/anomalies").get_data(as_text=True)  # the reason
     admin_view = ada.get(f"/review/tasks/{task}").get_data(as_text=True)
     assert "mallory" in admin_view and 'data-shortcut="c"' not in admin_view  # admins read, but hold no claim
     assert post(ada, f"/review/tasks/{task}/decide", decision="dismiss").status_code == 403
