@@ -6,7 +6,7 @@ from flask import abort, current_app, redirect, render_template, url_for
 from flask_login import current_user
 
 from app import db
-from app.pages import REVIEWERS, pages
+from app.pages import REVIEWERS, admins_only, pages
 from app.services import dashboard
 
 bp = pages("home", __name__, roles=REVIEWERS)
@@ -21,10 +21,9 @@ def index():
 
 
 @bp.get("/activity")
+@admins_only
 def activity():
     """The chart fragment, loaded by htmx after the page: counting a busy day's events may take a moment."""
-    if not current_user.is_admin:
-        abort(403)
     day = dashboard.activity(db.engine())
     chart = {
         "type": "bar",

@@ -14,7 +14,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_login import current_user
 
 from app import db
-from app.pages import REVIEWERS, pages
+from app.pages import REVIEWERS, admins_only, pages
 from app.services import audit
 from app.services import review as service
 from app.services.review import ReviewError, TaskView
@@ -174,9 +174,8 @@ def release(task_id: int):
 
 
 @bp.get("/audit", endpoint="audit")
+@admins_only
 def audit_log():
-    if not current_user.is_admin:
-        abort(403)
     actor = request.args.get("actor", "").strip()[:254]
     subject_type = request.args.get("subject_type", "").strip()[:16] or None
     subject_id = request.args.get("subject_id", "").strip()[:256] or None
@@ -191,6 +190,3 @@ def audit_log():
     filters = {"actor": actor, "subject_type": subject_type or "", "subject_id": subject_id or ""}
     template = "review/_audit_rows.html" if _htmx() and request.headers.get("HX-Target") == "audit" else "review/audit.html"
     return render_template(template, page=page, filters=filters)
-
-
-audit_log.access = "admin"  # admins only, inside a reviewers' blueprint (checked in the view above)

@@ -20,7 +20,7 @@ def page_routes(app) -> list[tuple[str, str, str]]:
     out = []
     for rule in app.url_map.iter_rules():
         blueprint = app.blueprints.get(rule.endpoint.rpartition(".")[0])
-        access = getattr(blueprint, "access", None)
+        access = getattr(app.view_functions[rule.endpoint], "access", getattr(blueprint, "access", None))
         if access in ("key", "public", None) or rule.rule.startswith(("/api/", "/healthz")):
             continue  # the API has its own access tests; public pages (sign-in, poll embeds) theirs
         url = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "1", rule.rule)
