@@ -14,6 +14,21 @@ from tests.helpers import CATALOGUE, SteppedClock, bare_app, make_app, new_key
 POSTGRES_URL = os.environ.get("FEEDLOOP_TEST_POSTGRES_URL")
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request, monkeypatch):
+    """argon2id at its real cost takes about 60 ms a hash and the page tests sign in hundreds of times; they test
+    who may do what, not the cost. tests/app/services/test_users.py keeps the real parameters."""
+    if request.module.__name__.endswith("test_users"):
+        return
+    from argon2 import PasswordHasher
+
+    from app.services import users
+
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(users, "HASHER", fast)
+    monkeypatch.setattr(users, "_DUMMY_HASH", fast.hash("not a password"))
+
+
 def reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:

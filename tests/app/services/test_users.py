@@ -31,7 +31,7 @@ def test_an_account_keeps_an_argon2id_hash_never_the_password(app):
     with Session(app.extensions["db_engine"]) as s:
         user = s.get(User, user_id)
     assert user.email == "reviewer@example.org" and user.role == "reviewer"
-    assert user.password_hash.startswith("$argon2id$") and PASSWORD not in user.password_hash
+    assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$") and PASSWORD not in user.password_hash
 
 
 def test_sign_in_with_the_right_password_records_it_and_with_a_wrong_one_fails(app):
