@@ -43,6 +43,7 @@ from feedback.polls import (
 )
 from feedback.rewards import RewardRules
 
+POLL_REWARD_PREFIX = "poll:"  # the reward keys of poll answers; the rewards API refuses them from apps
 MAX_RESPONDENT_ID = 256
 TOKEN_BYTES = 16  # 22 URL-safe characters, 128 random bits: an embed URL cannot be guessed
 
@@ -289,7 +290,7 @@ def answer(
         raise PollError(409, "already_answered", "this respondent has answered this poll already") from None
     refused = None
     if event_id is not None and reward is not None:
-        stored = store_rewards(s, rules, [RewardIn(event_id, reward, item_id, f"poll:{response.id}")])
+        stored = store_rewards(s, rules, [RewardIn(event_id, reward, item_id, f"{POLL_REWARD_PREFIX}{response.id}")])
         if stored.refused:
             refused = stored.refused[0][1].code
             response.reward_value = None

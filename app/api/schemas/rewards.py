@@ -2,19 +2,26 @@ from __future__ import annotations
 
 from typing import Annotated, Optional
 
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StrictFloat, StrictInt, StringConstraints
 
 from app.api.schemas.common import EventId, ItemId, Strict
+from app.services.polls import POLL_REWARD_PREFIX
+
+
+def _not_a_poll_key(key: str) -> str:
+    if key.startswith(POLL_REWARD_PREFIX):
+        raise ValueError(f"reward_id values starting with {POLL_REWARD_PREFIX!r} are reserved for poll answers")
+    return key
 
 
 class RewardItem(Strict):
     event_id: EventId
     reward: Annotated[StrictFloat | StrictInt, Field(allow_inf_nan=False)]
     item_id: Optional[ItemId] = Field(None, description="defaults to the item in the first slot")
-    reward_id: Optional[Annotated[str, StringConstraints(min_length=1, max_length=128)]] = Field(
+    reward_id: Optional[Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_not_a_poll_key)]] = Field(
         None,
         description="idempotency key: rewards with distinct keys for one item are aggregated; the same key with "
-        "another value is refused (409)",
+        "another value is refused (409). Keys starting with 'poll:' belong to poll answers and are refused (422).",
     )
 
 

@@ -173,3 +173,10 @@ def test_activating_after_the_reward_window_is_410(app, client, auth, catalogue,
     response = client.post(f"/api/v1/recommendations/{event['event_id']}/activate", headers=auth)
     assert response.status_code == 410 and response.json["error"] == "event_expired"
     assert stored(app) == []
+
+
+def test_reward_ids_of_poll_answers_cannot_be_sent_by_apps(client, auth):
+    response = client.post(
+        "/api/v1/rewards", headers=auth, json={"rewards": [{"event_id": "e" * 32, "reward": 1, "reward_id": "poll:7"}]}
+    )
+    assert response.status_code == 422 and "reserved for poll answers" in response.get_data(as_text=True)
