@@ -59,6 +59,20 @@ def register(app: Flask) -> None:
     for module in (auth, home, webhooks, embed, polls, review):
         app.register_blueprint(module.bp)
     app.context_processor(_navigation)
+    app.add_template_filter(duration)
+
+
+def duration(seconds: float) -> str:
+    """A span of time as people read it: 0.4 s, 12 s, 5 min, 3.5 h, 2 days."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _navigation() -> dict:

@@ -26,6 +26,7 @@ class ActivePoll:
 class Home:
     items: int
     learner: LearnerStatus
+    behind_seconds: float  # the learner's lag, or how overdue its oldest settlement is, whichever is larger
     queues: dict[str, int]
     polls: list[ActivePoll]
 
@@ -43,7 +44,9 @@ def home(engine: Engine, settings: Settings, now: datetime | None = None) -> Hom
         items = s.exec(select(func.count()).select_from(Item).where(col(Item.deleted_at).is_(None))).one()
         queues = open_tasks(s)
         polls = active_polls(s, now)
-    return Home(items, learner_status(engine, settings, now), queues, polls)
+    learner = learner_status(engine, settings, now)
+    overdue = learner.oldest_unsettled_event_seconds - settings.reward_wait_seconds
+    return Home(items, learner, max(learner.lag_seconds, overdue, 0.0), queues, polls)
 
 
 def open_tasks(s: Session) -> dict[str, int]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
-from app.models import Item, Poll, ReviewTask, Reward, utcnow
+from app.models import Event, Item, Poll, ReviewTask, Reward, utcnow
 from tests.helpers import log_decision, make_user, sign_in
 
 
@@ -61,3 +61,15 @@ def test_a_reviewer_lands_on_the_queues(bare):
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"].startswith("/review")
     assert client.get("/activity").status_code == 403
+
+
+def test_a_learner_that_does_not_settle_shows_how_far_behind_it_is(bare, admin):
+    log_decision(bare, k=1)
+    with Session(bare.extensions["db_engine"]) as s:
+        for event in s.exec(select(Event)).all():
+            event.created_at = utcnow() - timedelta(hours=3)
+            s.add(event)
+        s.commit()
+    page = admin.get("/").get_data(as_text=True)
+    # The reward wait is 10 minutes: the oldest settlement is 2 h 50 min overdue and no learner runs.
+    assert "2.8 h</span>" in page and "learner lag · stuck" in page and "status-bad" in page
