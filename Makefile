@@ -38,6 +38,7 @@ demo: install
 	@$(BIN)/feedloop keys create --name "demo $$(date +%Y-%m-%dT%H:%M:%S)" | tail -n 1
 	@echo
 	@echo "feedloop is starting on http://127.0.0.1:5000"
+	@echo "  pages:     http://127.0.0.1:5000/login  (first: $(BIN)/feedloop users create you@example.org --role admin)"
 	@echo "  API docs:  http://127.0.0.1:5000/api/v1/docs"
 	@echo "  health:    http://127.0.0.1:5000/healthz"
 	@echo "  try:       curl -H 'Authorization: Bearer KEY' 'http://127.0.0.1:5000/api/v1/search?q=pasta&k=5'"
@@ -51,7 +52,7 @@ chromium:
 test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,int8,bench]'

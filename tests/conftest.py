@@ -6,12 +6,29 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, make_url
 
 from app.services.learner import Learner
 from tests.helpers import CATALOGUE, SteppedClock, bare_app, make_app, new_key
 
-POSTGRES_URL = os.environ.get("FEEDLOOP_TEST_POSTGRES_URL")
+
+def _postgres_url() -> str | None:
+    """The PostgreSQL database of this test process: under pytest-xdist each worker gets its own (test_gw0,
+    test_gw1, ... beside the one named), created on first use, since tests reset the schema they use."""
+    base, worker = os.environ.get("FEEDLOOP_TEST_POSTGRES_URL"), os.environ.get("PYTEST_XDIST_WORKER")
+    if not base or not worker:
+        return base
+    url = make_url(base)
+    name = f"{url.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %(name)s", {"name": name}).first() is None:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _postgres_url()
 
 
 @pytest.fixture(autouse=True)
