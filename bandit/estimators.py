@@ -46,8 +46,12 @@ class Log:
         return len(self.reward)
 
     def take(self, rows: np.ndarray) -> Log:
-        pick = lambda a: None if a is None else a[rows]  # noqa: E731
-        return Log(*(pick(a) for a in (self.reward, self.pscore, self.target, self.reward_hat_logged, self.reward_hat_target)))
+        """The decisions at `rows` (a bootstrap resample): already checked, so not checked again."""
+        part = object.__new__(Log)
+        for name in ("reward", "pscore", "target", "reward_hat_logged", "reward_hat_target"):
+            column = getattr(self, name)
+            object.__setattr__(part, name, None if column is None else column[rows])
+        return part
 
 
 def ips(log: Log) -> float:

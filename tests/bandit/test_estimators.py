@@ -90,14 +90,14 @@ def simulated_log(rng: np.random.Generator, n: int) -> tuple[Log, float]:
 @pytest.mark.parametrize("estimator", [ips, snips, doubly_robust])
 def test_the_95_percent_interval_holds_the_true_value_about_95_percent_of_the_time(estimator):
     rng = np.random.default_rng(7)
-    trials, inside = 120, 0
+    trials, inside = 100, 0
     for trial in range(trials):
         log, truth = simulated_log(rng, 400)
-        estimate = bootstrap(estimator, log, resamples=300, seed=trial)
+        estimate = bootstrap(estimator, log, resamples=200, seed=trial)
         inside += estimate.low <= truth <= estimate.high
         assert estimate.low <= estimate.value <= estimate.high
-    # Binomial(120, 0.95) lies in [106, 119] with probability above 0.99.
-    assert 106 <= inside <= 120, inside
+    # Binomial(100, 0.95) is 88 or more with probability above 0.99 (and a too-wide interval would give 100).
+    assert 88 <= inside <= 99, inside
 
 
 def test_estimates_converge_to_the_true_value_on_a_long_log():
