@@ -40,7 +40,12 @@ def test_an_admin_creates_a_poll_and_a_user_answers_it_embedded_in_another_site(
 
     # The app's page, on another origin, pastes the snippet with its user's id.
     iframe = snippet.replace("USER_ID", "shopper-42")
-    (site / "shop.html").write_text(f"<!doctype html><title>A shop</title><h1>Your picks</h1>{iframe}")
+    (site / "shop.html").write_text(
+        "<!doctype html><title>A shop</title><body style='font-family: sans-serif; max-width: 40rem; margin: 2rem auto'>"
+        "<h2>Two-person camping tent</h2><p>Recommended for you · 129 €</p>"
+        f"{iframe}</body>"
+    )
+    page.set_viewport_size({"width": 900, "height": 420})
     page.goto(f"{site_url}/shop.html")
     frame = page.frame_locator("iframe")
     frame.get_by_role("button", name=re.compile("thumbs up", re.I)).wait_for()
@@ -53,6 +58,7 @@ def test_an_admin_creates_a_poll_and_a_user_answers_it_embedded_in_another_site(
         (answer,) = s.exec(select(PollResponse)).all()
     assert (answer.respondent_id, answer.answer) == ("shopper-42", "up")
 
+    page.set_viewport_size({"width": 1200, "height": 820})
     page.goto(f"{url}/polls/{answer.poll_id}/results")
     page.locator("canvas[data-chart]").wait_for()
     screenshot(page, "poll-results")
