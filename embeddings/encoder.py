@@ -105,11 +105,15 @@ class Encoder:
         return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
 
 
-@lru_cache(maxsize=4)
 def load_encoder(model_dir: str, batch_size: int = 64, precision: str = "fp32", cache_dir: str | None = None) -> TextEncoder:
     """One encoder per process and model: loading costs seconds and the weights are read-only.
     `precision` "auto" is bf16 where the CPU has it natively, else fp32; "int8" is the model quantised and
-    run by OpenVINO (embeddings.int8), kept under `cache_dir`."""
+    run by OpenVINO (embeddings.int8), kept under `cache_dir` (which only int8 uses, so only int8 keys on it)."""
+    return _load_encoder(model_dir, batch_size, precision, cache_dir if precision == "int8" else None)
+
+
+@lru_cache(maxsize=4)
+def _load_encoder(model_dir: str, batch_size: int, precision: str, cache_dir: str | None) -> TextEncoder:
     if precision == "int8":
         import torch
 

@@ -103,7 +103,8 @@ def _admin(url: str):
 
 
 def make_app(config: dict):
-    migrated(config["database_url"])
+    if "database_url" in config:
+        migrated(config["database_url"])
     app = create_app(config)
     db.upgrade(app.extensions["db_engine"])
     app.extensions["catalogue"].warm_up()
@@ -165,7 +166,8 @@ class SteppedClock:
 
 def bare_app(config: dict):
     """An app on a migrated database whose encoder and index are never loaded: for services that need neither."""
-    migrated(config["database_url"])
+    if "database_url" in config:
+        migrated(config["database_url"])
     app = create_app(config)
     db.upgrade(app.extensions["db_engine"])
     return app

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from app.settings import Settings, bundled_model_path
-from embeddings.encoder import item_text, load_encoder, model_fingerprint, native_bf16
+from embeddings.encoder import _load_encoder, item_text, load_encoder, model_fingerprint, native_bf16
 from tests.bench.onnx import OnnxEncoder, export
 
 DEMO_CATALOGUE = Path(__file__).resolve().parents[2] / "demo" / "catalogue.jsonl"
@@ -49,7 +49,7 @@ def encode_table() -> dict:
         labels = [variant[:3] for variant in variants]
         rates, vectors = throughputs([variant[3] for variant in variants], texts)
     del variants  # free the models before the search benchmarks
-    load_encoder.cache_clear()
+    _load_encoder.cache_clear()
     gc.collect()
     ref = labels.index(("torch fp32", DEFAULT_BATCH, THREADS))
     rows = [
