@@ -62,7 +62,9 @@ def wait_for(what: str, predicate, seconds: float, pause: float = 0.2):
 
 def job_runs(env: dict, job: str = "reindex") -> list[str]:
     """The recent runs of one job, as `feedloop jobs list` prints them under the job's name."""
-    listing = subprocess.run([FEEDLOOP, "jobs", "list"], env=env, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run([FEEDLOOP, "jobs", "list"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    listing = done.stdout
     runs, current = [], None
     for line in listing.splitlines():
         if not line.startswith("  "):
