@@ -38,6 +38,16 @@ MAX_SERIES = 8
 MAX_POINTS = 1_000
 PRIORITY_MIN, PRIORITY_MAX = -1_000, 1_000
 MAX_NOTE = 2_000
+MAX_DECISIONS_REQUIRED = 10
+MIN_LEASE, MAX_LEASE = 60, 86_400
+MAX_LABELS, MAX_LABEL = 9, 64
+RESERVED_QUEUE_NAMES = ("audit", "tasks")  # page routes under /review/
+
+
+def check_queue_name(name: Any) -> str:
+    if not isinstance(name, str) or not QUEUE_NAME.match(name) or name in RESERVED_QUEUE_NAMES:
+        raise Invalid("queue", "a queue name is 1 to 32 of a-z, 0-9, - and _, starting with a letter (not audit or tasks)")
+    return name
 
 
 class Invalid(ValueError):
@@ -63,6 +73,18 @@ class QueueRules:
     decisions_required: int = 1
     lease_seconds: int = 900
     labels: tuple[str, ...] = ()  # a labeling queue takes these values; a queue without labels, confirm or dismiss
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.decisions_required <= MAX_DECISIONS_REQUIRED:
+            raise Invalid("decisions_required", f"a task needs 1 to {MAX_DECISIONS_REQUIRED} independent decisions")
+        if not MIN_LEASE <= self.lease_seconds <= MAX_LEASE:
+            raise Invalid("lease_seconds", f"a claim holds {MIN_LEASE} to {MAX_LEASE} seconds")
+        if len(self.labels) > MAX_LABELS or len(set(self.labels)) != len(self.labels):
+            raise Invalid("labels", f"up to {MAX_LABELS} distinct labels (one key each, 1 to {MAX_LABELS})")
+        if any(not isinstance(v, str) or not v.strip() or len(v) > MAX_LABEL or v != v.strip() for v in self.labels):
+            raise Invalid("labels", f"a label is 1 to {MAX_LABEL} characters, without surrounding spaces")
+        if set(self.labels) & {CONFIRM, DISMISS}:
+            raise Invalid("labels", "confirm and dismiss are the decisions of a queue without labels")
 
     @property
     def outcomes(self) -> tuple[str, ...]:

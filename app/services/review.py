@@ -29,6 +29,7 @@ from feedback.review import (
     QueueRules,
     TaskIn,
     agreement,
+    check_queue_name,
     effective_status,
     final_outcome,
     lease_live,
@@ -142,6 +143,48 @@ def queue_rules(s: Session, name: str) -> QueueRules:
         known = ", ".join(queue_names(s))
         raise ReviewError("unknown_queue", f"no review queue {name!r} (queues: {known})", "queue")
     return QueueRules(queue.decisions_required, queue.lease_seconds, tuple(queue.labels or ()))
+
+
+def configure_queue(
+    s: Session,
+    name: str,
+    actor: str,
+    *,
+    description: str | None = None,
+    decisions_required: int | None = None,
+    lease_seconds: int | None = None,
+    labels: tuple[str, ...] | None = None,
+) -> ReviewQueue:
+    """Create the queue, or change what is given (audited). Raises `Invalid` for settings the rules refuse."""
+    queue = s.get(ReviewQueue, check_queue_name(name))
+    before = _queue_settings(queue) if queue is not None else None
+    queue = queue or ReviewQueue(name=name)
+    rules = QueueRules(
+        decisions_required if decisions_required is not None else queue.decisions_required,
+        lease_seconds if lease_seconds is not None else queue.lease_seconds,
+        labels if labels is not None else tuple(queue.labels or ()),
+    )
+    if description is not None and len(description) > 500:
+        raise Invalid("description", "a description has at most 500 characters")
+    queue.description = description if description is not None else queue.description
+    queue.decisions_required, queue.lease_seconds, queue.labels = (
+        rules.decisions_required,
+        rules.lease_seconds,
+        list(rules.labels) or None,
+    )
+    s.add(queue)
+    s.flush()
+    audit.record(s, actor, "configure_queue" if before else "create_queue", "queue", name, before, _queue_settings(queue))
+    return queue
+
+
+def _queue_settings(queue: ReviewQueue) -> dict[str, Any]:
+    return {
+        "description": queue.description,
+        "decisions_required": queue.decisions_required,
+        "lease_seconds": queue.lease_seconds,
+        "labels": queue.labels,
+    }
 
 
 def _claimable(now: datetime):
