@@ -149,11 +149,11 @@ def test_a_cold_start_user_sees_items_another_worker_just_stored(config, client,
     assert {i["id"] for i in body["items"]} == {CATALOGUE[0]["id"], CATALOGUE[1]["id"]}
 
 
-def test_an_encoder_failure_alone_degrades_to_a_logged_fallback(app, client, auth, catalogue):
+def test_an_encoder_failure_alone_degrades_to_a_logged_fallback(app, client, auth, catalogue, monkeypatch):
     def broken(*_a, **_k):
         raise RuntimeError("encoder unavailable")
 
-    app.extensions["catalogue"].encoder.encode = broken
+    monkeypatch.setattr(app.extensions["catalogue"].encoder, "encode", broken)  # the process's one encoder
     body = recommend(client, auth, k=2, query="flying camera")
     assert body["fallback"] is True and len(body["items"]) == 2
     (event,) = events(app)
