@@ -5,6 +5,7 @@ Importing this package registers every table on SQLModel.metadata (Alembic relie
 from app.models.access import ApiKey, User
 from app.models.base import utcnow
 from app.models.catalogue import CatalogueChange, Item, ItemVector
+from app.models.interactions import ActivityMinute, Interaction
 from app.models.loop import Event, LearnerState, ModelRequest, ModelVersion, QValue, Reward
 from app.models.ops import JobRun, RateLimit
 from app.models.polls import Poll, PollAsk, PollResponse
@@ -12,11 +13,13 @@ from app.models.review import AuditEntry, ExcludedUser, ReviewDecision, ReviewQu
 from app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
+    "ActivityMinute",
     "ApiKey",
     "AuditEntry",
     "CatalogueChange",
     "Event",
     "ExcludedUser",
+    "Interaction",
     "Item",
     "ItemVector",
     "JobRun",
