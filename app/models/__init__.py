@@ -5,6 +5,7 @@ Importing this package registers every table on SQLModel.metadata (Alembic relie
 from app.models.access import ApiKey, User
 from app.models.base import utcnow
 from app.models.catalogue import CatalogueChange, Item, ItemVector
+from app.models.datasets import Dataset, DatasetRow
 from app.models.interactions import ActivityMinute, Interaction
 from app.models.loop import Event, LearnerState, ModelRequest, ModelVersion, QValue, Reward
 from app.models.ops import JobRun, RateLimit
@@ -17,6 +18,8 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "CatalogueChange",
+    "Dataset",
+    "DatasetRow",
     "Event",
     "ExcludedUser",
     "Interaction",
