@@ -81,6 +81,21 @@ class Settings(BaseSettings):
     webhook_attempts: int = Field(10, ge=1, le=50)  # then a delivery is given up (back-off doubles from 10 s)
     webhook_seconds: int = Field(5, ge=1)  # how often the scheduler sends due webhook deliveries
 
+    # Interaction events and windowed activity
+    event_lateness_seconds: int = Field(86400, ge=0)  # events that happened longer ago than this are refused
+    event_future_seconds: int = Field(300, ge=0)  # tolerance for clients whose clocks run ahead
+    # Event type -> reward for an event that carries a recommendation's event_id ("" derives none); an item
+    # with several mapped events gets the largest value, learned once like any reward
+    event_rewards: str = "purchase=1.0,click=0.3"
+
+    @field_validator("event_rewards")
+    @classmethod
+    def _event_rewards(cls, text: str) -> str:
+        from feedback.windows import parse_reward_map
+
+        parse_reward_map(text)
+        return text
+
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_items_per_request: int = Field(10_000, ge=1)
 

@@ -24,6 +24,7 @@ class Interaction(SQLModel, table=True):
     user_id: str = Field(max_length=256)
     item_id: Optional[str] = Field(default=None, max_length=256)
     event_id: Optional[str] = Field(default=None, max_length=32, index=True)  # the recommendation it answers
+    category: Optional[str] = Field(default=None, max_length=100)  # the item's category when the event arrived
     ts: datetime = Field(sa_type=Timestamp())  # when it happened (the app's clock, or arrival when not sent)
     properties: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     received_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp())

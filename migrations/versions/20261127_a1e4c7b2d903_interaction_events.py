@@ -21,6 +21,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.String(length=256), nullable=False),
     sa.Column('item_id', sa.String(length=256), nullable=True),
     sa.Column('event_id', sa.String(length=32), nullable=True),
+    sa.Column('category', sa.String(length=100), nullable=True),
     sa.Column('ts', sa.DateTime(timezone=True), nullable=False),
     sa.Column('properties', sa.JSON(), nullable=False),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
