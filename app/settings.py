@@ -96,6 +96,42 @@ class Settings(BaseSettings):
         parse_reward_map(text)
         return text
 
+    # Monitoring: KPI snapshots, anomaly and drift scans, alerts
+    kpi_seconds: int = Field(900, ge=1)  # how often the scheduler snapshots the KPIs
+    kpi_window_seconds: int = Field(86400, ge=60)  # each snapshot covers the decisions of this long before it
+    # KPI bands over the defaults of feedback.kpis, "NAME=GREEN:RED,…" (e.g. "conversion=0.2:0.12")
+    kpi_bands: str = ""
+    conversion_reward: float = 1.0  # a client reward at least this large is a conversion (a purchase)
+    anomaly_seconds: int = Field(3600, ge=1)  # how often the scheduler looks for engagement drops and fraud
+    anomaly_hours: int = Field(48, ge=10, le=24 * 14)  # the hourly reward-rate series reach back this far
+    drop_method: Literal["robust_z", "ewma"] = "robust_z"
+    drop_limit: float = Field(3.5, gt=0)  # z-score (or EWMA sigmas) below the baseline that counts as a drop
+    drop_min_shown: int = Field(20, ge=1)  # hours with fewer shown slots are left out of a series
+    fraud_window_seconds: int = Field(86400, ge=60)  # per-user behaviour is measured over this long
+    fraud_contamination: float = Field(0.01, gt=0, le=0.5)  # the share of users the detector may call outliers
+    fraud_min_users: int = Field(50, ge=10)  # fewer active users: no verdict (an outlier needs a population)
+    # and only users this isolated: Isolation Forest's anomaly score, about 0.5 for ordinary users and towards 1 for
+    # users separated from everyone else (the contamination quantile alone flags its share even of honest traffic)
+    fraud_min_score: float = Field(0.8, gt=0.5, le=1)
+    drift_seconds: int = Field(3600, ge=1)  # how often the scheduler compares the windows
+    drift_reference_seconds: int = Field(7 * 86400, ge=60)  # the reference window, just before the current one
+    drift_current_seconds: int = Field(86400, ge=60)
+    drift_psi_yellow: float = Field(0.1, gt=0)
+    drift_psi_red: float = Field(0.25, gt=0)
+    drift_ks_yellow: float = Field(0.1, gt=0, le=1)
+    drift_ks_red: float = Field(0.2, gt=0, le=1)
+    # fewer decisions in either window: no verdict. PSI over 10 bins is biased upwards by about
+    # 9 * (1/n_reference + 1/n_current), so small windows would turn red on noise alone
+    drift_min_samples: int = Field(300, ge=30)
+
+    @field_validator("kpi_bands")
+    @classmethod
+    def _kpi_bands(cls, text: str) -> str:
+        from feedback.kpis import parse_bands
+
+        parse_bands(text)  # refuses unknown KPIs and limits on the wrong side at start-up
+        return text
+
     max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024)
     max_items_per_request: int = Field(10_000, ge=1)
 

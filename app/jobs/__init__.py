@@ -4,6 +4,9 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from app.jobs.anomaly_scan import anomaly_scan
+from app.jobs.drift_scan import drift_scan
+from app.jobs.kpi_snapshot import kpi_snapshot
 from app.jobs.reindex import reindex
 from app.jobs.webhooks import webhooks
 
@@ -11,4 +14,7 @@ from app.jobs.webhooks import webhooks
 JOBS: dict[str, tuple[Callable[[Flask], str], str]] = {
     "reindex": (reindex, "reindex_seconds"),
     "webhooks": (webhooks, "webhook_seconds"),
+    "kpi-snapshot": (kpi_snapshot, "kpi_seconds"),
+    "anomaly-scan": (anomaly_scan, "anomaly_seconds"),
+    "drift-scan": (drift_scan, "drift_seconds"),
 }

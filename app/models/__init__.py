@@ -8,6 +8,7 @@ from app.models.catalogue import CatalogueChange, Item, ItemVector
 from app.models.datasets import Dataset, DatasetRow
 from app.models.interactions import ActivityMinute, Interaction
 from app.models.loop import Event, LearnerState, ModelRequest, ModelVersion, QValue, Reward
+from app.models.monitoring import Alert, DriftReport, KpiSnapshot
 from app.models.ops import JobRun, RateLimit
 from app.models.polls import Poll, PollAsk, PollResponse
 from app.models.review import AuditEntry, ExcludedUser, ReviewDecision, ReviewQueue, ReviewTask
@@ -18,6 +19,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "CatalogueChange",
+    "DriftReport",
     "Dataset",
     "DatasetRow",
     "Event",
@@ -26,6 +28,7 @@ __all__ = [
     "Item",
     "ItemVector",
     "JobRun",
+    "KpiSnapshot",
     "LearnerState",
     "ModelRequest",
     "ModelVersion",

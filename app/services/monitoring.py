@@ -1,0 +1,603 @@
+"""Monitoring on the database: KPIs per model version, engagement drops and fraud-like users, drift between
+windows, and the alerts they raise. The rules themselves live in feedback/ (kpis, anomalies, drift); this module
+gathers their inputs from the decision log, the rewards and the poll answers, stores what they found, and raises
+alerts and review tasks.
+
+Every function runs in the caller's session, takes `now` (tests move it) and returns plain values. Rewards of
+excluded (confirmed-fraud) users are left out of every measure, as they are left out of learning."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score, roc_auc_score
+from sqlmodel import Session, col, select
+
+from app.models import (
+    Alert,
+    DriftReport,
+    Event,
+    ExcludedUser,
+    Item,
+    KpiSnapshot,
+    PollAsk,
+    PollResponse,
+    ReviewTask,
+    Reward,
+    utcnow,
+)
+from app.services import audit, review
+from app.settings import Settings
+from feedback import anomalies, drift, kpis
+from feedback.review import validate_task
+
+ALL = "*"  # the model_version of KPIs over every version
+SYSTEM = "system:monitoring"
+ANOMALIES = "anomalies"
+MAX_CONTEXT_FEATURES = 50  # context keys beyond these (by frequency) are not compared
+MAX_EVENTS = 200_000  # a window larger than this is measured on its most recent decisions
+
+# ---------------------------------------------------------------------------------------------- alerts
+
+
+@dataclass(frozen=True)
+class Raised:
+    id: int
+    created: bool
+
+
+def raise_alert(
+    s: Session,
+    kind: str,
+    subject_type: str,
+    subject_id: str,
+    severity: str,
+    message: str,
+    evidence: dict[str, Any] | None = None,
+    *,
+    detail: str = "",
+    review_task_id: int | None = None,
+    now: datetime | None = None,
+) -> Raised:
+    """An alert, unless the same one (kind, subject, detail) is still open: a check that finds the same
+    problem on every run keeps one open alert, not one per run."""
+    key = ":".join(filter(None, (kind, subject_type, subject_id, detail)))[:400]
+    open_id = s.exec(select(Alert.id).where(Alert.key == key, col(Alert.resolved_at).is_(None))).first()
+    if open_id is not None:
+        return Raised(open_id, False)
+    alert = Alert(
+        kind=kind,
+        key=key,
+        subject_type=subject_type,
+        subject_id=subject_id[:256],
+        severity=severity,
+        message=message,
+        evidence=evidence or {},
+        review_task_id=review_task_id,
+        created_at=now or utcnow(),
+    )
+    s.add(alert)
+    s.flush()
+    return Raised(alert.id, True)
+
+
+def open_alerts(s: Session, limit: int = 200) -> list[Alert]:
+    return list(s.exec(select(Alert).where(col(Alert.resolved_at).is_(None)).order_by(col(Alert.id).desc()).limit(limit)))
+
+
+def resolve_alert(s: Session, alert_id: int, actor: str, now: datetime | None = None) -> Alert | None:
+    """Mark the alert resolved (audited); None when there is no such open alert."""
+    alert = s.get(Alert, alert_id)
+    if alert is None or alert.resolved_at is not None:
+        return None
+    alert.resolved_at, alert.resolved_by = now or utcnow(), actor
+    s.add(alert)
+    s.flush()
+    audit.record(
+        s, actor, "resolve_alert", "alert", alert.id, {"resolved_at": None}, {"resolved_at": alert.resolved_at.isoformat()}, now
+    )
+    return alert
+
+
+# ---------------------------------------------------------------------------------------------- shared reads
+
+
+def _excluded(s: Session) -> set[str]:
+    return set(s.exec(select(ExcludedUser.user_id)).all())
+
+
+def _events(s: Session, since: datetime, until: datetime) -> list[Event]:
+    query = (
+        select(Event)
+        .where(col(Event.created_at) >= since, col(Event.created_at) < until)
+        .order_by(col(Event.created_at).desc())
+        .limit(MAX_EVENTS)
+    )
+    return list(reversed(s.exec(query).all()))
+
+
+def _client_rewards(s: Session, event_ids: Sequence[str], excluded: set[str]) -> list[Reward]:
+    rows: list[Reward] = []
+    ids = list(event_ids)
+    for start in range(0, len(ids), 1000):  # bounded IN lists
+        query = select(Reward).where(col(Reward.event_id).in_(ids[start : start + 1000]), Reward.source == "client")
+        rows += [r for r in s.exec(query) if not r.excluded and r.user_id not in excluded]
+    return rows
+
+
+def _learned(s: Session, event_ids: Sequence[str], excluded: set[str]) -> list[Reward]:
+    """The one learned row per settled slot (client reward or settlement)."""
+    rows: list[Reward] = []
+    ids = list(event_ids)
+    for start in range(0, len(ids), 1000):
+        query = select(Reward).where(col(Reward.event_id).in_(ids[start : start + 1000]), col(Reward.learn_value).is_not(None))
+        rows += [r for r in s.exec(query) if not r.excluded and r.user_id not in excluded]
+    return rows
+
+
+def _shown(events: Iterable[Event], excluded: set[str]) -> Iterable[tuple[Event, str]]:
+    for event in events:
+        if event.user_id in excluded:
+            continue
+        for slot in event.slots:
+            yield event, slot["item_id"]
+
+
+def _q(event: Event, item_id: str) -> float | None:
+    for candidate in event.candidates:
+        if candidate.get("id") == item_id:
+            return float(candidate.get("q", 0.0))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- KPIs
+
+KPI_NAMES = ("ctr", "conversion", "mean_reward", "exploration_share", "poll_response_rate", "negative_hits", "auc", "f1")
+DESCRIPTIONS = {
+    "ctr": "shown slots with a positive client reward, per shown slot",
+    "conversion": "shown slots with a client reward at least the conversion value, per shown slot",
+    "mean_reward": "mean learned reward of the settled slots (client rewards and default settlements)",
+    "exploration_share": "decisions whose first shown item was not the policy's own first choice",
+    "poll_response_rate": "poll answers per poll shown (asks) for these decisions",
+    "negative_hits": "poll answers about a recommended item that gave reward 0, per such answer",
+    "auc": "ROC AUC of the chosen item's Q-value against its outcome (learned reward or poll answer > 0)",
+    "f1": "F1 of Q-value >= 0.5 as the prediction of a positive outcome",
+}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    value: float | None
+    n: int  # the denominator
+    colour: str
+
+
+def _ratio(num: float, den: int) -> float | None:
+    return num / den if den else None
+
+
+def measure_kpis(
+    s: Session, since: datetime, until: datetime, conversion_reward: float, bands: dict[str, kpis.Band]
+) -> dict[str, dict[str, Kpi]]:
+    """{model_version or ALL: {kpi: Kpi}} over the decisions logged in [since, until).
+
+    Definitions (the KPI page shows them too):
+    - ctr: shown slots with a positive client reward / shown slots;
+    - conversion: shown slots with a client reward >= `conversion_reward` / shown slots;
+    - mean_reward: mean `learn_value` of the settled slots (a slot nobody rewarded counts with its default);
+    - exploration_share: decisions whose first slot is not `Event.policy_item_id` / decisions that have one;
+    - poll_response_rate: poll answers / poll asks, for asks tied to these decisions (overall: all asks in the
+      window, tied or not);
+    - negative_hits: poll answers about a recommended item whose reward was 0 / poll answers about one;
+    - auc, f1: the chosen items' Q-values as predictions of a positive outcome (a learned reward > 0, or a poll
+      answer about the item with reward > 0); F1 at Q >= 0.5. None while only one class was seen.
+    Rewards and answers of excluded users count nowhere."""
+    excluded = _excluded(s)
+    events = _events(s, since, until)
+    by_id = {e.id: e for e in events}
+    versions = sorted({e.model_version for e in events})
+    groups = {ALL: None, **{v: v for v in versions}}
+
+    positive: set[tuple[str, str]] = set()
+    converted: set[tuple[str, str]] = set()
+    for r in _client_rewards(s, list(by_id), excluded):
+        if r.value > 0:
+            positive.add((r.event_id, r.item_id))
+        if r.value >= conversion_reward:
+            converted.add((r.event_id, r.item_id))
+    learned = _learned(s, list(by_id), excluded)
+    responses = [
+        r
+        for r in s.exec(select(PollResponse).where(col(PollResponse.created_at) >= since, col(PollResponse.created_at) < until))
+        if r.respondent_id not in excluded
+    ]
+    asks = list(s.exec(select(PollAsk).where(col(PollAsk.asked_at) >= since, col(PollAsk.asked_at) < until)))
+
+    def version_of(event_id: str | None) -> str | None:
+        event = by_id.get(event_id) if event_id else None
+        return event.model_version if event else None
+
+    out: dict[str, dict[str, Kpi]] = {}
+    for group, version in groups.items():
+        mine = [e for e in events if version is None or e.model_version == version]
+        shown = [(e.id, item) for e, item in _shown(mine, excluded)]
+        values: dict[str, tuple[float | None, int]] = {
+            "ctr": (_ratio(sum(k in positive for k in shown), len(shown)), len(shown)),
+            "conversion": (_ratio(sum(k in converted for k in shown), len(shown)), len(shown)),
+        }
+        rewards = [r.learn_value for r in learned if version is None or version_of(r.event_id) == version]
+        values["mean_reward"] = (float(np.mean(rewards)) if rewards else None, len(rewards))
+        judged = [e for e in mine if e.policy_item_id and e.slots and e.user_id not in excluded]
+        explored = sum(e.slots[0]["item_id"] != e.policy_item_id for e in judged)
+        values["exploration_share"] = (_ratio(explored, len(judged)), len(judged))
+        my_asks = [a for a in asks if version is None or version_of(a.event_id) == version]
+        my_answers = [r for r in responses if version is None or version_of(r.event_id) == version]
+        values["poll_response_rate"] = (_ratio(min(len(my_answers), len(my_asks)), len(my_asks)), len(my_asks))
+        about_items = [r for r in my_answers if r.item_id and r.event_id in by_id and r.reward_value is not None]
+        values["negative_hits"] = (_ratio(sum(r.reward_value == 0 for r in about_items), len(about_items)), len(about_items))
+        scores, labels = [], []
+        for r in [r for r in learned if r.event_id in by_id] + about_items:
+            if version is not None and version_of(r.event_id) != version:
+                continue
+            q = _q(by_id[r.event_id], r.item_id)
+            if q is not None:
+                scores.append(q)
+                labels.append(int((r.learn_value if isinstance(r, Reward) else r.reward_value) > 0))
+        both = len(set(labels)) == 2
+        values["auc"] = (float(roc_auc_score(labels, scores)) if both else None, len(labels))
+        values["f1"] = (float(f1_score(labels, [int(q >= 0.5) for q in scores], zero_division=0)) if both else None, len(labels))
+        out[group] = {name: Kpi(v, n, bands[name].colour(v) if name in bands else "unknown") for name, (v, n) in values.items()}
+    return out
+
+
+def snapshot_kpis(s: Session, settings: Settings, now: datetime | None = None) -> tuple[int, list[int]]:
+    """Measure and store the KPIs; a red one raises an alert. (snapshots stored, new alert ids)."""
+    now = now or utcnow()
+    bands = kpis.parse_bands(settings.kpi_bands)
+    measured = measure_kpis(s, now - timedelta(seconds=settings.kpi_window_seconds), now, settings.conversion_reward, bands)
+    stored, alerts = 0, []
+    for version, values in measured.items():
+        for name, kpi in values.items():
+            s.add(KpiSnapshot(at=now, model_version=version, name=name, value=kpi.value, n=kpi.n, colour=kpi.colour))
+            stored += 1
+            if kpi.colour == "red":
+                band = bands[name]
+                who = "all model versions" if version == ALL else f"model {version}"
+                side = "below" if band.higher_is_better else "above"
+                raised = raise_alert(
+                    s,
+                    "kpi",
+                    "model",
+                    version,
+                    "red",
+                    f"{name} is {kpi.value:.3f} for {who}, {side} its red limit {band.red:g} (over {kpi.n})",
+                    {"kpi": name, "value": kpi.value, "n": kpi.n, "green": band.green, "red": band.red},
+                    detail=name,
+                    now=now,
+                )
+                if raised.created:
+                    alerts.append(raised.id)
+    s.flush()
+    return stored, alerts
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    model_version: str
+    at: list[datetime]
+    values: list[float | None]
+    colour: str  # the latest snapshot's
+    band: kpis.Band | None
+
+
+def kpi_series(s: Session, settings: Settings, since: datetime, model_version: str = ALL) -> list[Series]:
+    bands = kpis.parse_bands(settings.kpi_bands)
+    rows = s.exec(
+        select(KpiSnapshot)
+        .where(KpiSnapshot.model_version == model_version, col(KpiSnapshot.at) >= since)
+        .order_by(col(KpiSnapshot.at))
+    ).all()
+    by_name: dict[str, list[KpiSnapshot]] = defaultdict(list)
+    for row in rows:
+        by_name[row.name].append(row)
+    return [
+        Series(
+            name,
+            model_version,
+            [r.at for r in by_name[name]],
+            [r.value for r in by_name[name]],
+            by_name[name][-1].colour,
+            bands.get(name),
+        )
+        for name in KPI_NAMES
+        if by_name.get(name)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------- anomalies
+
+
+@dataclass
+class ScanResult:
+    drops: list[str] = field(default_factory=list)  # "item:i3", "category:books", "overall"
+    flagged: list[str] = field(default_factory=list)  # users who became review tasks
+    alerts: list[int] = field(default_factory=list)
+    users: int = 0
+
+
+def _sig(value: float, digits: int = 2) -> float:
+    """Rounded to `digits` significant figures: the evidence of the same behaviour gives the same task key."""
+    if value == 0 or not math.isfinite(value):
+        return 0.0
+    return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
+
+
+def hourly_rates(s: Session, since: datetime, hours: int, min_shown: int) -> tuple[list[datetime], dict[str, list[float | None]]]:
+    """Per hour from `since`: reward rate (shown slots with a positive client reward / shown slots) of every
+    item ("item:<id>"), category ("category:<name>") and of everything ("overall"); None for an hour with
+    fewer than `min_shown` slots shown."""
+    until = since + timedelta(hours=hours)
+    excluded = _excluded(s)
+    events = _events(s, since, until)
+    positive = {(r.event_id, r.item_id) for r in _client_rewards(s, [e.id for e in events], excluded) if r.value > 0}
+    item_ids = {item for _, item in _shown(events, excluded)}
+    categories = dict(s.exec(select(Item.id, Item.category).where(col(Item.id).in_(list(item_ids)))).all()) if item_ids else {}
+    shown: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(hours))
+    hits: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(hours))
+    for event, item in _shown(events, excluded):
+        hour = min(int((event.created_at - since).total_seconds() // 3600), hours - 1)
+        hit = (event.id, item) in positive
+        for group in ("overall", f"item:{item}", f"category:{categories.get(item) or 'none'}"):
+            shown[group][hour] += 1
+            hits[group][hour] += hit
+    hours_at = [since + timedelta(hours=h) for h in range(hours)]
+    rates = {
+        group: [float(hits[group][h] / n) if n >= min_shown else None for h, n in enumerate(counts)]
+        for group, counts in shown.items()
+    }
+    return hours_at, rates
+
+
+def scan_drops(s: Session, settings: Settings, now: datetime, result: ScanResult) -> None:
+    rules = anomalies.DropRules(method=settings.drop_method, limit=settings.drop_limit)
+    end = now.replace(minute=0, second=0, microsecond=0)  # complete hours only
+    since = end - timedelta(hours=settings.anomaly_hours)
+    hours_at, rates = hourly_rates(s, since, settings.anomaly_hours, settings.drop_min_shown)
+    for group in sorted(rates):
+        series = rates[group]
+        if series[-1] is None:
+            continue  # nothing (or too little) shown in the last hour: not an engagement question
+        verdict = anomalies.engagement_drop([v for v in series if v is not None], rules)
+        if verdict is None or not verdict.alert:
+            continue
+        kind, _, subject = group.partition(":")
+        evidence = {
+            "x": [h.strftime("%m-%d %H:00") for h in hours_at],
+            "series": {"reward rate": [None if v is None else _sig(v, 3) for v in series]},
+            "group": group,
+            "baseline": _sig(verdict.baseline, 3),
+            "latest": _sig(verdict.latest, 3),
+            "score": _sig(verdict.score, 3),
+            "hour": hours_at[-1].isoformat(),
+        }
+        task_id = None
+        if kind == "item":  # review tasks are about users, items or events; categories and overall are alerts only
+            task_id, _ = review.enqueue(s, validate_task(ANOMALIES, "item", subject, evidence, priority=10), SYSTEM, now=now)
+        label = "overall" if kind == "overall" else f"{kind} {subject}"
+        raised = raise_alert(
+            s,
+            "engagement_drop",
+            kind,
+            subject or "overall",
+            "red",
+            f"reward rate of {label} fell to {verdict.latest:.3f} in the hour from {hours_at[-1]:%H:00} "
+            f"(baseline {verdict.baseline:.3f}, z {verdict.score:.1f})",
+            evidence,
+            detail=hours_at[-1].isoformat(),
+            review_task_id=task_id,
+            now=now,
+        )
+        result.drops.append(group)
+        if raised.created:
+            result.alerts.append(raised.id)
+
+
+def user_behaviour(s: Session, since: datetime, until: datetime) -> tuple[list[str], np.ndarray]:
+    """Users active in [since, until) (not excluded) and their behaviour in feedback.anomalies.BEHAVIOUR order:
+    positive client rewards per active minute, clicks without an impression (0 until interaction events are
+    taken in), positive rewards per shown slot, distinct items rewarded, burstiness of the reward times."""
+    excluded = _excluded(s)
+    events = _events(s, since, until)
+    shown: dict[str, int] = defaultdict(int)
+    times: dict[str, list[float]] = defaultdict(list)
+    for event, _ in _shown(events, excluded):
+        shown[event.user_id] += 1
+        times[event.user_id].append(event.created_at.timestamp())
+    reward_times: dict[str, list[float]] = defaultdict(list)
+    items: dict[str, set[str]] = defaultdict(set)
+    for r in _client_rewards(s, [e.id for e in events], excluded):
+        if r.value > 0:
+            reward_times[r.user_id].append(r.received_at.timestamp())
+            items[r.user_id].add(r.item_id)
+    users = sorted(shown)
+    rows = []
+    for user in users:
+        stamps = times[user] + reward_times[user]
+        minutes = max((max(stamps) - min(stamps)) / 60, 1.0)
+        clicks = len(reward_times[user])
+        rows.append(
+            [clicks / minutes, 0.0, clicks / shown[user], float(len(items[user])), anomalies.burstiness(reward_times[user])]
+        )
+    return users, np.asarray(rows, dtype=float).reshape(len(users), len(anomalies.BEHAVIOUR))
+
+
+def scan_users(s: Session, settings: Settings, now: datetime, result: ScanResult) -> None:
+    users, behaviour = user_behaviour(s, now - timedelta(seconds=settings.fraud_window_seconds), now)
+    result.users = len(users)
+    flags = anomalies.fraud_like(users, behaviour, contamination=settings.fraud_contamination, min_users=settings.fraud_min_users)
+    flags = [f for f in flags if -f.score >= settings.fraud_min_score]
+    if not flags:
+        return
+    medians = dict(zip(anomalies.BEHAVIOUR, np.median(behaviour, axis=0)))
+    for flag in flags:
+        pending = s.exec(
+            select(ReviewTask.id).where(
+                ReviewTask.queue == ANOMALIES,
+                ReviewTask.subject_type == "user",
+                ReviewTask.subject_id == flag.user_id,
+                col(ReviewTask.status) != "resolved",
+            )
+        ).first()
+        if pending is not None:
+            continue  # already waiting for a reviewer
+        # The task's evidence is the user's own behaviour alone (rounded), so the same behaviour is the same
+        # task: enqueue answers the existing one, and a user a reviewer dismissed for it is not flagged again.
+        seen = {k: _sig(v) for k, v in flag.features.items()}
+        task = validate_task(ANOMALIES, "user", flag.user_id, {"behaviour": seen}, priority=20)
+        task_id, created = review.enqueue(s, task, SYSTEM, now=now)
+        if created:
+            evidence = {"behaviour": seen, "population_median": {k: _sig(float(v)) for k, v in medians.items()}}
+            result.flagged.append(flag.user_id)
+            raised = raise_alert(
+                s,
+                "fraud_like",
+                "user",
+                flag.user_id,
+                "yellow",
+                f"user {flag.user_id} behaves unlike the other {len(users) - 1} active users (outlier score "
+                f"{flag.score:.3f}); sent to the anomalies queue",
+                evidence,
+                detail=task.evidence_key[:16],
+                review_task_id=task_id,
+                now=now,
+            )
+            if raised.created:
+                result.alerts.append(raised.id)
+
+
+def scan_anomalies(s: Session, settings: Settings, now: datetime | None = None) -> ScanResult:
+    now = now or utcnow()
+    result = ScanResult()
+    scan_drops(s, settings, now, result)
+    scan_users(s, settings, now, result)
+    s.flush()
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- drift
+
+
+def drift_rules(settings: Settings) -> drift.DriftRules:
+    return drift.DriftRules(
+        psi_yellow=settings.drift_psi_yellow,
+        psi_red=settings.drift_psi_red,
+        ks_yellow=settings.drift_ks_yellow,
+        ks_red=settings.drift_ks_red,
+        min_samples=settings.drift_min_samples,
+    )
+
+
+def window_features(s: Session, since: datetime, until: datetime) -> dict[str, list]:
+    """What drift compares, from the decisions logged in [since, until): each context field ("context.<key>":
+    numbers, or strings for anything else), the chosen (first) item's Q-value ("score") and every shown slot's
+    probability ("probability"), each decision's reward rate ("reward_rate": shown slots with a positive client
+    reward / shown slots) and the poll answers' rewards ("poll_answer")."""
+    excluded = _excluded(s)
+    events = [e for e in _events(s, since, until) if e.user_id not in excluded]
+    positive = {(r.event_id, r.item_id) for r in _client_rewards(s, [e.id for e in events], excluded) if r.value > 0}
+    out: dict[str, list] = defaultdict(list)
+    for event in events:
+        for key, value in (event.context or {}).items():
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            out[f"context.{key}"].append(float(value) if number else str(value))
+        if event.slots:
+            q = _q(event, event.slots[0]["item_id"])
+            if q is not None:
+                out["score"].append(q)
+            out["probability"] += [float(slot["probability"]) for slot in event.slots]
+            out["reward_rate"].append(sum((event.id, slot["item_id"]) in positive for slot in event.slots) / len(event.slots))
+    answers = s.exec(
+        select(PollResponse.reward_value, PollResponse.respondent_id).where(
+            col(PollResponse.created_at) >= since,
+            col(PollResponse.created_at) < until,
+            col(PollResponse.reward_value).is_not(None),
+        )
+    )
+    out["poll_answer"] = [float(v) for v, who in answers if who not in excluded]
+    contexts = sorted((k for k in out if k.startswith("context.")), key=lambda k: -len(out[k]))
+    for key in contexts[MAX_CONTEXT_FEATURES:]:
+        del out[key]
+    for key in contexts[:MAX_CONTEXT_FEATURES]:
+        if not all(isinstance(v, float) for v in out[key]):  # mixed numbers and strings: compared as categories
+            out[key] = [str(v) for v in out[key]]
+    return dict(out)
+
+
+def scan_drift(s: Session, settings: Settings, now: datetime | None = None) -> tuple[list[DriftReport], list[int]]:
+    """Compare the current window with the reference window before it, store one report per feature, raise an
+    alert per red feature. (reports, new alert ids)"""
+    now = now or utcnow()
+    current_start = now - timedelta(seconds=settings.drift_current_seconds)
+    reference_start = current_start - timedelta(seconds=settings.drift_reference_seconds)
+    reference = window_features(s, reference_start, current_start)
+    current = window_features(s, current_start, now)
+    rules = drift_rules(settings)
+    reports, alerts = [], []
+    for feature in sorted(set(reference) | set(current)):
+        ref, cur = reference.get(feature, []), current.get(feature, [])
+        if ref and cur and isinstance(ref[0], str) != isinstance(cur[0], str):
+            ref, cur = [str(v) for v in ref], [str(v) for v in cur]
+        found = drift.compare(ref, cur, rules)
+        report = DriftReport(
+            at=now,
+            feature=feature[:128],
+            psi=found.psi,
+            ks=found.ks,
+            ks_p=found.ks_p,
+            colour=found.colour,
+            reference_start=reference_start,
+            reference_end=current_start,
+            current_start=current_start,
+            current_end=now,
+            reference_n=found.reference_n,
+            current_n=found.current_n,
+        )
+        s.add(report)
+        reports.append(report)
+        if found.colour == "red":
+            ks = f", KS {found.ks:.3f} (p {found.ks_p:.2g})" if found.ks is not None else ""
+            raised = raise_alert(
+                s,
+                "drift",
+                "feature",
+                feature,
+                "red",
+                f"{feature} drifted: PSI {found.psi:.3f}{ks}, current {found.current_n} against reference {found.reference_n}",
+                {
+                    "psi": found.psi,
+                    "ks": found.ks,
+                    "ks_p": found.ks_p,
+                    "reference_n": found.reference_n,
+                    "current_n": found.current_n,
+                },
+                now=now,
+            )
+            if raised.created:
+                alerts.append(raised.id)
+    s.flush()
+    return reports, alerts
+
+
+def latest_drift(s: Session) -> list[DriftReport]:
+    """The most recent drift-scan run's reports."""
+    at = s.exec(select(DriftReport.at).order_by(col(DriftReport.at).desc()).limit(1)).first()
+    if at is None:
+        return []
+    return list(s.exec(select(DriftReport).where(DriftReport.at == at).order_by(DriftReport.feature)))
