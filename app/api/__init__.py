@@ -24,8 +24,32 @@ def public(name: str, import_name: str, url_prefix: str = PREFIX, **options) -> 
 
 
 def register(app: Flask) -> None:
-    from app.api import docs, health, items, loop, poll_responses, polls, recommendations, review_tasks, rewards, search
+    from app.api import (
+        docs,
+        health,
+        interactions,
+        items,
+        loop,
+        poll_responses,
+        polls,
+        recommendations,
+        review_tasks,
+        rewards,
+        search,
+    )
 
-    for module in (items, search, recommendations, rewards, loop, polls, poll_responses, review_tasks, docs, health):
+    for module in (
+        items,
+        search,
+        recommendations,
+        rewards,
+        interactions,
+        loop,
+        polls,
+        poll_responses,
+        review_tasks,
+        docs,
+        health,
+    ):
         csrf.exempt(module.bp)  # no cookies reach the API: keyed routes take a bearer key, public ones nothing
         app.register_blueprint(module.bp)

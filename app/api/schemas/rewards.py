@@ -5,12 +5,15 @@ from typing import Annotated, Optional
 from pydantic import AfterValidator, BaseModel, Field, StrictFloat, StrictInt, StringConstraints
 
 from app.api.schemas.common import EventId, ItemId, Strict
+from app.services.interactions import EVENT_REWARD_PREFIX
 from app.services.polls import POLL_REWARD_PREFIX
 
 
 def _not_a_poll_key(key: str) -> str:
     if key.startswith(POLL_REWARD_PREFIX):
         raise ValueError(f"reward_id values starting with {POLL_REWARD_PREFIX!r} are reserved for poll answers")
+    if key.startswith(EVENT_REWARD_PREFIX):
+        raise ValueError(f"reward_id values starting with {EVENT_REWARD_PREFIX!r} are reserved for rewards derived from events")
     return key
 
 
@@ -21,7 +24,7 @@ class RewardItem(Strict):
     reward_id: Optional[Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_not_a_poll_key)]] = Field(
         None,
         description="idempotency key: rewards with distinct keys for one item are aggregated; the same key with "
-        "another value is refused (409). Keys starting with 'poll:' belong to poll answers and are refused (422).",
+        "another value is refused (409). Keys starting with 'poll:' (poll answers) or 'event:' (rewards derived from events) are refused (422).",
     )
 
 

@@ -51,6 +51,7 @@ STATUSES = {
     ("get", "/api/v1/recommendations/{event_id}"): {200, 401, 503, 404},
     ("post", "/api/v1/recommendations/{event_id}/activate"): {204, 401, 503, 404, 410},
     ("post", "/api/v1/rewards"): {202, 400, 401, 503, 404, 409, 410, 413, 415, 422},
+    ("post", "/api/v1/events"): {202, 400, 401, 503, 413, 415, 422},
     ("get", "/api/v1/loop"): {200, 401, 503},
     ("get", "/api/v1/openapi.json"): {200},
     ("get", "/api/v1/docs"): {200},
@@ -212,6 +213,11 @@ def test_real_responses_match_the_documented_schemas(app, client, auth, catalogu
     )
     check("post", rewards, rewards, json={"event_id": "nope", "reward": 1})
     check("post", rewards, rewards, json={"rewards": [{"event_id": "nope", "reward": 1}]})
+    # interaction events: stored with a row refused (202), a body of the wrong shape (422)
+    events = "/api/v1/events"
+    clicked = {"type": "click", "user_id": "u1", "event_id": event["event_id"]}
+    check("post", events, events, json={"events": [clicked, {"type": "?"}]})
+    check("post", events, events, json={"events": []})
     check("get", recs + "/{event_id}", f"{recs}/{event['event_id']}")
     check("get", recs + "/{event_id}", f"{recs}/nope")
     check("post", recs + "/{event_id}/activate", f"{recs}/{deferred['event_id']}/activate")

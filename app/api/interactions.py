@@ -1,0 +1,53 @@
+from flask import current_app
+from pydantic import ValidationError
+
+from app import db
+from app.api import keyed
+from app.api.openapi import endpoint
+from app.api.schemas.common import RowError
+from app.api.schemas.interactions import InteractionBatch, InteractionResult, InteractionRow
+from app.errors import ApiError, validation_details
+from app.services.interactions import InteractionIn, event_rules, store_interactions
+from app.services.rewards import reward_rules
+
+bp = keyed("interactions", __name__)
+
+
+def validate_rows(rows: list, limit: int) -> tuple[list[tuple[int, InteractionIn]], list[RowError]]:
+    """Each row on its own, so that one bad row does not sink the batch."""
+    if len(rows) > limit:
+        raise ApiError(413, "too_many_events", f"send at most {limit} events per request (got {len(rows)})")
+    valid, errors = [], []
+    for index, row in enumerate(rows):
+        try:
+            valid.append((index, InteractionIn(**InteractionRow.model_validate(row).model_dump())))
+        except ValidationError as exc:
+            errors += [RowError(index=index, **d) for d in validation_details(exc)]
+    return valid, errors
+
+
+@bp.post("/events")
+@endpoint(
+    summary="Post interaction events",
+    body=InteractionBatch,
+    validate_body=False,
+    responses={202: InteractionResult},
+    tag="events",
+)
+def post_events(body):
+    """What users did: impressions, clicks, purchases, searches. Answers 202 once the valid events are stored, with
+    the others listed in `errors` (invalid, older than FEEDLOOP_EVENT_LATENESS_SECONDS, or too far in the future).
+    An event with the `event_id` of a recommendation and a type mapped by FEEDLOOP_EVENT_REWARDS (purchase=1.0,
+    click=0.3) also rewards that recommendation's item, once."""
+    if not isinstance(body, dict) or set(body) != {"events"} or not isinstance(body["events"], list) or not body["events"]:
+        raise ApiError(422, "validation_error", 'the body must be {"events": [...]} with at least one event')
+    settings = current_app.config["FEEDLOOP"]
+    rows, errors = validate_rows(body["events"], settings.max_items_per_request)
+    accepted = 0
+    if rows:
+        with db.write_session() as s:
+            stored = store_interactions(s, event_rules(settings), reward_rules(settings), [r for _, r in rows])
+        accepted = stored.accepted
+        errors += [RowError(index=rows[e.index][0], field=e.field, message=e.message) for e in stored.errors]
+    errors.sort(key=lambda e: e.index)
+    return InteractionResult(accepted=accepted, errors=errors).model_dump(), 202
