@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session
@@ -55,7 +55,7 @@ def store_dataset(
     s.flush()
     count = 0
     for batch in _batches(rows, batch_size):
-        s.execute(insert(DatasetRow), [_values(dataset.id, row) for row in batch])
+        s.connection().execute(insert(DatasetRow.__table__), [_values(dataset.id, row) for row in batch])
         count += len(batch)
         if on_batch is not None:
             on_batch(len(batch))
@@ -76,13 +76,24 @@ def load_dataset(s: Session, name: str) -> tuple[DatasetInfo, list[LoggedRow]]:
         raise UnknownDataset(f"no dataset named {name!r} (import one with `feedloop logs import FILE.csv --name {name}`)")
     columns = [DatasetRow.line, DatasetRow.timestamp, DatasetRow.user_id, DatasetRow.action, DatasetRow.position]
     columns += [DatasetRow.reward, DatasetRow.propensity, DatasetRow.context]
-    found = s.execute(select(*columns).where(DatasetRow.dataset_id == dataset.id).order_by(DatasetRow.line))
+    found = s.connection().execute(select(*columns).where(DatasetRow.dataset_id == dataset.id).order_by(DatasetRow.line))
     rows = [LoggedRow(*r[:7], r[7] or {}) for r in found]
     return DatasetInfo(dataset.id, dataset.name, dataset.source, dataset.rows, dataset.refused), rows
 
 
-def _values(dataset_id: int, row: LoggedRow) -> dict:
-    return asdict(row) | {"dataset_id": dataset_id}
+def _values(dataset_id: int, r: LoggedRow) -> dict:
+    # Not dataclasses.asdict: its deep copies took half the time of importing 100,000 rows.
+    return {
+        "dataset_id": dataset_id,
+        "line": r.line,
+        "timestamp": r.timestamp,
+        "user_id": r.user_id,
+        "action": r.action,
+        "position": r.position,
+        "reward": r.reward,
+        "propensity": r.propensity,
+        "context": r.context,
+    }
 
 
 def _batches(rows: Iterable[LoggedRow], size: int) -> Iterator[list[LoggedRow]]:
