@@ -50,13 +50,13 @@ def _require(roles: tuple[str, ...]):
 
 
 # Admin pages in the navigation, shown when their blueprint is registered.
-ADMIN_NAV = (("home.index", "Home"), ("polls.index", "Polls"), ("webhooks.index", "Webhooks"), ("review.audit", "Audit log"))
+ADMIN_NAV = (("home.index", "Home"), ("polls.index", "Polls"), ("webhooks.index", "Webhooks"), ("review.audit", "Audit log"), ("monitoring.index", "Monitoring"), ("monitoring.jobs", "Jobs"))
 
 
 def register(app: Flask) -> None:
-    from app.pages import auth, embed, home, polls, review, webhooks
+    from app.pages import auth, embed, home, monitoring, polls, review, webhooks
 
-    for module in (auth, home, webhooks, embed, polls, review):
+    for module in (auth, home, webhooks, embed, polls, review, monitoring):
         app.register_blueprint(module.bp)
     app.context_processor(_navigation)
     app.add_template_filter(duration)

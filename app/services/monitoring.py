@@ -25,6 +25,7 @@ from app.models import (
     Event,
     ExcludedUser,
     Item,
+    JobRun,
     KpiSnapshot,
     PollAsk,
     PollResponse,
@@ -601,3 +602,10 @@ def latest_drift(s: Session) -> list[DriftReport]:
     if at is None:
         return []
     return list(s.exec(select(DriftReport).where(DriftReport.at == at).order_by(DriftReport.feature)))
+
+
+# ---------------------------------------------------------------------------------------------- job runs
+
+
+def recent_runs(s: Session, job: str, limit: int = 10) -> list[JobRun]:
+    return list(s.exec(select(JobRun).where(JobRun.job == job).order_by(col(JobRun.id).desc()).limit(limit)))

@@ -1,0 +1,99 @@
+"""`/monitoring`: the KPIs over time with their bands, drift per feature and the open alerts (resolved here,
+audited); `/monitoring/jobs`: every scheduled job with its schedule and recent runs, and a button that runs one
+now through the scheduler's own `run_job` (its lock keeps it from overlapping a scheduled run)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+
+from app import db
+from app.jobs import JOBS
+from app.models import utcnow
+from app.pages import ADMINS, pages
+from app.services import audit, monitoring
+from app.web import actor
+from feedback.kpis import Band
+
+bp = pages("monitoring", __name__, roles=ADMINS, url_prefix="/monitoring")
+
+HISTORY_DAYS = (1, 7, 30)
+COLOURS = {"green": "#2e9e5b", "yellow": "#d9a21b", "red": "#d0342c"}
+
+
+def _chart(series: monitoring.Series) -> dict:
+    labels = [at.strftime("%m-%d %H:%M") for at in series.at]
+    datasets = [
+        {"label": series.name, "data": series.values, "borderColor": "#1095c1", "backgroundColor": "#1095c1", "spanGaps": True}
+    ]
+    if isinstance(series.band, Band):
+        for name, limit in (("green", series.band.green), ("red", series.band.red)):
+            datasets.append(
+                {
+                    "label": f"{name} limit",
+                    "data": [limit] * len(labels),
+                    "borderColor": COLOURS[name],
+                    "borderDash": [6, 4],
+                    "pointRadius": 0,
+                }
+            )
+    return {"type": "line", "labels": labels, "datasets": datasets}
+
+
+@bp.get("/")
+def index():
+    days = request.args.get("days", "7")
+    days = int(days) if days.isdigit() and int(days) in HISTORY_DAYS else 7
+    s = db.session()
+    settings = current_app.config["FEEDLOOP"]
+    series = monitoring.kpi_series(s, settings, utcnow() - timedelta(days=days))
+    return render_template(
+        "monitoring/index.html",
+        kpis=[(x, _chart(x)) for x in series],
+        descriptions=monitoring.DESCRIPTIONS,
+        drift=monitoring.latest_drift(s),
+        alerts=monitoring.open_alerts(s),
+        days=days,
+        history_days=HISTORY_DAYS,
+    )
+
+
+@bp.post("/alerts/<int:alert_id>/resolve")
+def resolve(alert_id: int):
+    with db.write_session() as s:
+        alert = monitoring.resolve_alert(s, alert_id, actor())
+    if alert is None:
+        abort(404)
+    flash(f"Alert {alert_id} resolved.", "success")
+    return redirect(url_for("monitoring.index"))
+
+
+@bp.get("/jobs")
+def jobs():
+    settings = current_app.config["FEEDLOOP"]
+    s = db.session()
+    listing = [
+        {"name": name, "every": getattr(settings, interval), "setting": interval, "runs": monitoring.recent_runs(s, name)}
+        for name, (_, interval) in JOBS.items()
+    ]
+    return render_template("monitoring/jobs.html", jobs=listing)
+
+
+@bp.post("/jobs/<name>/run")
+def run_now(name: str):
+    """Start the job in the background and come back to the list, where the run shows as running: a job such
+    as reindex may take longer than a request should."""
+    if name not in JOBS:
+        abort(404)
+    from app.jobs.scheduler import run_job
+
+    with db.write_session() as s:
+        audit.record(s, actor(), "run_job", "job", name)
+    app = current_app._get_current_object()
+    thread = threading.Thread(target=run_job, args=(app, name), name=f"run-now-{name}", daemon=True)
+    thread.start()
+    current_app.extensions.setdefault("monitoring_runs", {})[name] = thread  # tests wait on it
+    flash(f"{name} started; its run appears below (refresh to follow it).", "success")
+    return redirect(url_for("monitoring.jobs"))

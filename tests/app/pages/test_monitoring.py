@@ -1,0 +1,92 @@
+"""The monitoring and jobs pages: KPIs with their bands, drift, alerts resolved with an audit entry, and jobs
+run now through the scheduler's run_job."""
+
+from __future__ import annotations
+
+import html as html_lib
+import json
+import re
+from datetime import timedelta
+
+from sqlmodel import select
+
+from app.models import Alert, AuditEntry, JobRun, utcnow
+from app.services import monitoring
+from tests.app.services.test_monitoring import decision, reward, session, store
+from tests.helpers import csrf_token, make_user, sign_in
+
+
+def admin(app):
+    make_user(app, "admin@example.org", "admin")
+    client = app.test_client()
+    sign_in(client, "admin@example.org")
+    return client
+
+
+def test_the_page_shows_kpis_with_bands_drift_and_open_alerts(bare):
+    now = utcnow()
+    events = [decision(f"u{n}", ["i1", "i2"], now - timedelta(minutes=n + 1)) for n in range(10)]
+    store(bare, *events, reward(events[0], "i1", 0.3))
+    with session(bare) as s:
+        monitoring.snapshot_kpis(s, bare.config["FEEDLOOP"], now=now - timedelta(hours=1))
+        monitoring.snapshot_kpis(s, bare.config["FEEDLOOP"], now=now)
+        monitoring.scan_drift(s, bare.config["FEEDLOOP"].model_copy(update={"drift_min_samples": 5}), now=now)
+        monitoring.raise_alert(s, "drift", "feature", "<b>score</b>", "red", "score drifted <script>", now=now)
+        s.commit()
+    client = admin(bare)
+    page = client.get("/monitoring/")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "&lt;b&gt;score&lt;/b&gt;" in html and "<script>" not in html.replace("<script src=", "")  # escaped
+    specs = [json.loads(html_lib.unescape(c)) for c in re.findall(r"data-chart='([^']*)'", html)]
+    charts = {spec["datasets"][0]["label"]: spec for spec in specs}
+    conversion = charts["conversion"]
+    assert conversion["datasets"][0]["data"] == [None, 0.0]  # an hour ago the window held no decision yet
+    assert [d["label"] for d in conversion["datasets"][1:]] == ["green limit", "red limit"]
+    assert conversion["datasets"][2]["data"] == [0.1, 0.1]
+    assert len(charts["ctr"]["datasets"]) == 1  # no band: reported, not judged
+    assert "context.device" in html and "Monitoring" in html and 'href="/monitoring/jobs"' in html
+
+
+def test_resolving_an_alert_needs_csrf_and_is_audited(bare):
+    with session(bare) as s:
+        alert_id = monitoring.raise_alert(s, "kpi", "model", "v1", "red", "conversion is red").id
+        s.commit()
+    client = admin(bare)
+    assert client.post(f"/monitoring/alerts/{alert_id}/resolve").status_code == 400  # no CSRF token
+    token = csrf_token(client, "/monitoring/")
+    response = client.post(f"/monitoring/alerts/{alert_id}/resolve", data={"csrf_token": token})
+    assert response.status_code == 302
+    assert client.post(f"/monitoring/alerts/{alert_id}/resolve", data={"csrf_token": token}).status_code == 404
+    with session(bare) as s:
+        assert s.get(Alert, alert_id).resolved_by.startswith("user:")
+        assert s.exec(select(AuditEntry).where(AuditEntry.action == "resolve_alert")).one().subject_id == str(alert_id)
+    assert "No open alerts." in client.get("/monitoring/").get_data(as_text=True)
+
+
+def test_the_jobs_page_lists_every_job_and_runs_one_now(bare):
+    client = admin(bare)
+    html = client.get("/monitoring/jobs").get_data(as_text=True)
+    for name in ("reindex", "webhooks", "kpi-snapshot", "anomaly-scan", "drift-scan"):
+        assert f"<strong>{name}</strong>" in html
+    assert "every 15 min (kpi_seconds)" in html and "Not run yet." in html
+    token = csrf_token(client, "/monitoring/jobs")
+    assert client.post("/monitoring/jobs/nope/run", data={"csrf_token": token}).status_code == 404
+    assert client.post("/monitoring/jobs/kpi-snapshot/run", data={"csrf_token": token}).status_code == 302
+    bare.extensions["monitoring_runs"]["kpi-snapshot"].join(timeout=30)
+    with session(bare) as s:
+        run = s.exec(select(JobRun).where(JobRun.job == "kpi-snapshot")).one()
+        assert (
+            run.status == "ok"
+            and s.exec(select(AuditEntry).where(AuditEntry.action == "run_job")).one().subject_id == "kpi-snapshot"
+        )
+    html = client.get("/monitoring/jobs").get_data(as_text=True)
+    assert "stored 8 KPI values" in html and 'class="run-status ok"' in html
+
+
+def test_reviewers_cannot_open_monitoring(bare):
+    make_user(bare, "rita@example.org", "reviewer")
+    client = bare.test_client()
+    sign_in(client, "rita@example.org")
+    assert client.get("/monitoring/").status_code == 403 and client.get("/monitoring/jobs").status_code == 403
+    assert bare.test_client().get("/monitoring/").status_code == 302  # anonymous: to sign in
