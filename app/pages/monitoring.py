@@ -48,7 +48,11 @@ def index():
     days = int(days) if days.isdigit() and int(days) in HISTORY_DAYS else 7
     s = db.session()
     settings = current_app.config["FEEDLOOP"]
-    series = monitoring.kpi_series(s, settings, utcnow() - timedelta(days=days))
+    since = utcnow() - timedelta(days=days)
+    versions = monitoring.kpi_versions(s, since)
+    version = request.args.get("version", monitoring.ALL)
+    version = version if version in versions else monitoring.ALL
+    series = monitoring.kpi_series(s, settings, since, version)
     return render_template(
         "monitoring/index.html",
         kpis=[(x, _chart(x)) for x in series],
@@ -57,6 +61,9 @@ def index():
         alerts=monitoring.open_alerts(s),
         days=days,
         history_days=HISTORY_DAYS,
+        versions=versions,
+        version=version,
+        everything=monitoring.ALL,
     )
 
 

@@ -298,6 +298,12 @@ class Series:
     band: kpis.Band | None
 
 
+def kpi_versions(s: Session, since: datetime) -> list[str]:
+    """The model versions with snapshots since `since`, ALL first."""
+    found = set(s.exec(select(KpiSnapshot.model_version).where(col(KpiSnapshot.at) >= since).distinct()).all())
+    return [ALL, *sorted(found - {ALL})]
+
+
 def kpi_series(s: Session, settings: Settings, since: datetime, model_version: str = ALL) -> list[Series]:
     bands = kpis.parse_bands(settings.kpi_bands)
     rows = s.exec(

@@ -46,6 +46,10 @@ def test_the_page_shows_kpis_with_bands_drift_and_open_alerts(bare):
     assert conversion["datasets"][2]["data"] == [0.1, 0.1]
     assert len(charts["ctr"]["datasets"]) == 1  # no band: reported, not judged
     assert "context.device" in html and "Monitoring" in html and 'href="/monitoring/jobs"' in html
+    assert 'href="/monitoring/?days=7&amp;version=v1"' in html and "KPIs, all model versions" in html
+    v1 = client.get("/monitoring/?version=v1&days=1").get_data(as_text=True)
+    assert "KPIs, model v1" in v1 and "data-chart" in v1
+    assert "KPIs, all model versions" in client.get("/monitoring/?version=nope").get_data(as_text=True)
 
 
 def test_resolving_an_alert_needs_csrf_and_is_audited(bare):
