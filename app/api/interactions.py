@@ -4,11 +4,20 @@ from pydantic import ValidationError
 from app import db
 from app.api import keyed
 from app.api.openapi import endpoint
-from app.api.schemas.common import RowError
-from app.api.schemas.interactions import InteractionBatch, InteractionResult, InteractionRow
+from app.api.schemas.common import ItemId, RowError
+from app.api.schemas.interactions import (
+    ActivityOut,
+    ActivityQuery,
+    InteractionBatch,
+    InteractionResult,
+    InteractionRow,
+    PathUserId,
+)
 from app.errors import ApiError, validation_details
-from app.services.interactions import InteractionIn, event_rules, store_interactions
+from app.models import utcnow
+from app.services.interactions import InteractionIn, activity_at, event_rules, store_interactions
 from app.services.rewards import reward_rules
+from feedback.windows import features
 
 bp = keyed("interactions", __name__)
 
@@ -51,3 +60,38 @@ def post_events(body):
         errors += [RowError(index=rows[e.index][0], field=e.field, message=e.message) for e in stored.errors]
     errors.sort(key=lambda e: e.index)
     return InteractionResult(accepted=accepted, errors=errors).model_dump(), 202
+
+
+def activity_of(subject_type: str, subject_id: str, query: ActivityQuery) -> dict:
+    at = query.at or utcnow()
+    act = activity_at(db.session(), subject_type, subject_id, at)
+    return ActivityOut(
+        at=at,
+        counts=act.counts,
+        click_rate={window: act.click_rate(window) for window in act.counts},
+        categories=act.categories,
+        features=features(subject_type, act),
+    ).model_dump(mode="json")
+
+
+@bp.get("/users/<user_id>/activity")
+@endpoint(
+    summary="A user's recent activity",
+    query=ActivityQuery,
+    responses={200: ActivityOut},
+    path={"user_id": PathUserId},
+    tag="events",
+)
+def user_activity(user_id: str, query: ActivityQuery):
+    """Counts of the user's events in the last 5 minutes, hour and day, click rates, the categories the user clicked
+    or bought lately, and the bandit features made from them (the same computation a retraining uses)."""
+    return activity_of("user", user_id, query)
+
+
+@bp.get("/items/<item_id>/activity")
+@endpoint(
+    summary="An item's recent activity", query=ActivityQuery, responses={200: ActivityOut}, path={"item_id": ItemId}, tag="events"
+)
+def item_activity(item_id: str, query: ActivityQuery):
+    """Counts of the item's events in the last 5 minutes, hour and day, click rates and the bandit features."""
+    return activity_of("item", item_id, query)

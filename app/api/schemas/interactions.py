@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
-from app.api.schemas.common import EventId, ItemId, Name, RowError, Scalar, Strict
+from app.api.schemas.common import EventId, ItemId, Name, Query, RowError, Scalar, Strict
 from app.api.schemas.recommendations import UserId
 
+# A user id in a path: any id the API takes, except those with a "/" (which no path segment can hold).
+PathUserId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^/]+$")]
 EventType = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.\-]*$")]
 
 
@@ -32,8 +34,13 @@ class InteractionResult(BaseModel):
     errors: list[RowError] = Field(description="events refused, by their index in `events`; the others are stored")
 
 
-class Activity(BaseModel):
+class ActivityQuery(Query):
+    at: Optional[AwareDatetime] = Field(None, description="the aggregates as they were at this time (default: now)")
+
+
+class ActivityOut(BaseModel):
+    at: AwareDatetime
     counts: dict[str, dict[str, int]] = Field(description="window (5m, 1h, 1d) -> event type -> count")
     click_rate: dict[str, Optional[float]] = Field(description="window -> clicks per impression, null without impressions")
-    categories: list[str] = Field(description="categories clicked or bought in the last day, most first")
-    features: dict[str, Any] = Field(description="the context features the bandit would get from this activity")
+    categories: list[str] = Field(description="categories clicked or bought in the last day, most first (users only)")
+    features: dict[str, float] = Field(description="the context features the bandit gets from this activity")

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from app.models import Interaction, utcnow
+from app.models import Interaction, Item, utcnow
 from tests.helpers import log_decision, new_key
 from tests.helpers import stored_rewards as stored
 
@@ -96,3 +96,33 @@ def test_apps_cannot_send_rewards_under_the_keys_of_event_rewards(api):
     logged = log_decision(api[0], k=1)
     body = {"event_id": logged.event_id, "reward": 1.0, "reward_id": "event:1"}
     assert client.post("/api/v1/rewards", json=body, headers=auth).status_code == 422
+
+
+def test_a_users_activity_shows_counts_rates_categories_and_features(api):
+    app, client, auth = api
+    with Session(app.extensions["db_engine"]) as s:
+        s.add(Item(id="b1", title="A book", category="books"))
+        s.commit()
+    now = utcnow()
+    events = [{"type": "impression", "user_id": "fay", "item_id": "b1"}] * 4 + [
+        {"type": "click", "user_id": "fay", "item_id": "b1"},
+        {"type": "click", "user_id": "fay", "item_id": "b1", "ts": (now - timedelta(hours=3)).isoformat()},
+    ]
+    assert client.post(URL, json={"events": events}, headers=auth).json["accepted"] == 6
+    body = client.get("/api/v1/users/fay/activity", headers=auth).json
+    assert body["counts"] == {
+        "5m": {"click": 1, "impression": 4},
+        "1h": {"click": 1, "impression": 4},
+        "1d": {"click": 2, "impression": 4},
+    }
+    assert body["click_rate"] == {"5m": 0.25, "1h": 0.25, "1d": 0.5}
+    assert body["categories"] == ["books"]
+    assert body["features"]["user_cat_books"] == 1.0 and body["features"]["user_ctr_1d"] == 0.5
+    item = client.get("/api/v1/items/b1/activity", headers=auth).json
+    assert item["counts"]["1d"] == {"click": 2, "impression": 4} and "item_ctr_1h" in item["features"]
+    before = client.get("/api/v1/users/fay/activity", query_string={"at": (now - timedelta(hours=1)).isoformat()}, headers=auth)
+    assert before.json["counts"]["1d"] == {"click": 1} and before.json["click_rate"]["1d"] is None
+    nobody = client.get("/api/v1/users/nobody/activity", headers=auth).json
+    assert nobody["counts"]["5m"] == {} and nobody["categories"] == []
+    assert client.get("/api/v1/users/fay/activity?at=soon", headers=auth).status_code == 422
+    assert client.get("/api/v1/users/fay/activity").status_code == 401

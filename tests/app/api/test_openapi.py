@@ -52,6 +52,8 @@ STATUSES = {
     ("post", "/api/v1/recommendations/{event_id}/activate"): {204, 401, 503, 404, 410},
     ("post", "/api/v1/rewards"): {202, 400, 401, 503, 404, 409, 410, 413, 415, 422},
     ("post", "/api/v1/events"): {202, 400, 401, 503, 413, 415, 422},
+    ("get", "/api/v1/users/{user_id}/activity"): {200, 401, 503, 422},
+    ("get", "/api/v1/items/{item_id}/activity"): {200, 401, 503, 422},
     ("get", "/api/v1/loop"): {200, 401, 503},
     ("get", "/api/v1/openapi.json"): {200},
     ("get", "/api/v1/docs"): {200},
@@ -127,6 +129,8 @@ def test_path_parameters_are_typed(client):
                 assert schema["maxLength"] == 32
             elif name in ("poll_id", "token"):
                 assert schema["maxLength"] <= 32
+            elif name == "user_id":
+                assert schema["pattern"] == "^[^/]+$" and schema["maxLength"] == 256
             else:
                 raise AssertionError(f"untested path parameter {name} in {method} {path}")
 
@@ -218,6 +222,11 @@ def test_real_responses_match_the_documented_schemas(app, client, auth, catalogu
     clicked = {"type": "click", "user_id": "u1", "event_id": event["event_id"]}
     check("post", events, events, json={"events": [clicked, {"type": "?"}]})
     check("post", events, events, json={"events": []})
+    users_activity, items_activity = "/api/v1/users/{user_id}/activity", "/api/v1/items/{item_id}/activity"
+    check("get", users_activity, "/api/v1/users/u1/activity")
+    check("get", users_activity, "/api/v1/users/u1/activity?at=yesterday")
+    check("get", items_activity, "/api/v1/items/drone/activity?at=2026-11-27T12:00:00%2B00:00")
+    check("get", items_activity, "/api/v1/items/drone/activity?since=1")
     check("get", recs + "/{event_id}", f"{recs}/{event['event_id']}")
     check("get", recs + "/{event_id}", f"{recs}/nope")
     check("post", recs + "/{event_id}/activate", f"{recs}/{deferred['event_id']}/activate")
