@@ -42,11 +42,11 @@ def evaluate(name: str, policy: str, as_json: bool, seed: int, resamples: int) -
             raise click.ClickException(f"dataset {name!r} holds no rows")
         actions = distinct_actions(rows)
         if policy == "uniform":
-            label, groups = "uniform", uniform_groups(rows, actions)
-            log = build_log(rows, actions, groups, seed)
+            label, log = "uniform", build_log(rows, actions, uniform_groups(rows, actions), seed)
         else:
             label, log = _model_log(s, settings, policy, rows, actions, seed)
-    result = estimate(info.name, label, log, len(actions), seed=seed, resamples=resamples)
+    # The JSON line names the policy as it was asked for; the table says which model version that was.
+    result = estimate(info.name, policy, log, len(actions), seed=seed, resamples=resamples)
     click.echo(f"dataset {info.name}: {result.n} rows, {result.actions} distinct actions; policy {label}")
     click.echo(f"{'estimator':<10}{'value':>12}{'95% interval':>28}")
     for estimator, e in result.estimates.items():
