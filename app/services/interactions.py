@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -140,6 +141,16 @@ def _count(s: Session, stored: list[Interaction]) -> None:
     )
     for start in range(0, len(rows), 1000):
         s.execute(stmt, rows[start : start + 1000])
+
+
+def rebuild_activity(s: Session, chunk: int = 5000) -> int:
+    """Recount every bucket from the interactions (the buckets are derived state); returns the events counted."""
+    s.exec(delete(ActivityMinute))
+    counted, last = 0, 0
+    while rows := s.exec(select(Interaction).where(col(Interaction.id) > last).order_by(Interaction.id).limit(chunk)).all():
+        _count(s, list(rows))
+        counted, last = counted + len(rows), rows[-1].id
+    return counted
 
 
 def derive_rewards(stored: list[Interaction], mapping: dict[str, float]) -> list[RewardIn]:

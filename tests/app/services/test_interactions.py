@@ -14,6 +14,7 @@ from app.services.interactions import (
     activity_at,
     activity_from_log,
     event_rules,
+    rebuild_activity,
     store_interactions,
 )
 from app.services.rewards import reward_rules
@@ -117,3 +118,15 @@ def test_no_reward_is_derived_when_the_mapping_is_empty(app):
     logged = log_decision(app, k=1, user_id="dave")
     assert store(app, InteractionIn("purchase", "dave", logged.item_ids[0], event_id=logged.event_id)).accepted == 1
     assert stored(app) == []
+
+
+def test_the_buckets_can_be_rebuilt_from_the_interactions(app):
+    now = utcnow()
+    store(app, InteractionIn("impression", "gus", "b1", ts=now), InteractionIn("click", "gus", "s1", ts=now - timedelta(hours=5)))
+    store(app, InteractionIn("purchase", "gus", "b1", ts=now - timedelta(minutes=3)))
+    before = {who: read(app, activity_at, kind, who, now) for kind, who in [("user", "gus"), ("item", "b1"), ("item", "s1")]}
+    with write_session(app.extensions["db_engine"]) as s:
+        assert rebuild_activity(s, chunk=2) == 3
+    assert {
+        who: read(app, activity_at, kind, who, now) for kind, who in [("user", "gus"), ("item", "b1"), ("item", "s1")]
+    } == before
