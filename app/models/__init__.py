@@ -16,12 +16,13 @@ from app.models.webhooks import Webhook, WebhookDelivery
 
 __all__ = [
     "ActivityMinute",
+    "Alert",
     "ApiKey",
     "AuditEntry",
     "CatalogueChange",
-    "DriftReport",
     "Dataset",
     "DatasetRow",
+    "DriftReport",
     "Event",
     "ExcludedUser",
     "Interaction",
