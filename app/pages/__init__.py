@@ -50,7 +50,14 @@ def _require(roles: tuple[str, ...]):
 
 
 # Admin pages in the navigation, shown when their blueprint is registered.
-ADMIN_NAV = (("home.index", "Home"), ("polls.index", "Polls"), ("webhooks.index", "Webhooks"), ("review.audit", "Audit log"), ("monitoring.index", "Monitoring"), ("monitoring.jobs", "Jobs"))
+ADMIN_NAV = (
+    ("home.index", "Home"),
+    ("polls.index", "Polls"),
+    ("webhooks.index", "Webhooks"),
+    ("review.audit", "Audit log"),
+    ("monitoring.index", "Monitoring"),
+    ("monitoring.jobs", "Jobs"),
+)
 
 
 def register(app: Flask) -> None:
