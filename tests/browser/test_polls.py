@@ -41,7 +41,8 @@ def test_an_admin_creates_a_poll_and_a_user_answers_it_embedded_in_another_site(
     # The app's page, on another origin, pastes the snippet with its user's id.
     iframe = snippet.replace("USER_ID", "shopper-42")
     (site / "shop.html").write_text(
-        "<!doctype html><title>A shop</title><body style='font-family: sans-serif; max-width: 40rem; margin: 2rem auto'>"
+        "<!doctype html><meta charset='utf-8'><title>A shop</title>"
+        "<body style='font-family: sans-serif; max-width: 40rem; margin: 2rem auto'>"
         "<h2>Two-person camping tent</h2><p>Recommended for you · 129 €</p>"
         f"{iframe}</body>"
     )
