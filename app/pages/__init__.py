@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
+from flask import Blueprint, Flask, abort, redirect, request, url_for
 from flask_login import current_user
 
 from app import db
@@ -19,7 +19,7 @@ ADMINS = ("admin",)
 
 
 def pages(name: str, import_name: str, *, roles: tuple[str, ...] | None, url_prefix: str | None = None) -> Blueprint:
-    bp = Blueprint(name, import_name, url_prefix=url_prefix, template_folder="templates")
+    bp = Blueprint(name, import_name, url_prefix=url_prefix)  # templates: app/pages/templates/<name>/
     bp.access = "public" if roles is None else roles[-1]
     if roles is not None:
         bp.before_request(lambda: _require(roles))
@@ -49,7 +49,7 @@ def _require(roles: tuple[str, ...]):
     return None
 
 
-# Admin pages in the navigation, shown when their blueprint is registered.
+# Admin pages in the navigation.
 ADMIN_NAV = (
     ("home.index", "Home"),
     ("polls.index", "Polls"),
@@ -83,11 +83,6 @@ def duration(seconds: float) -> str:
 
 
 def _navigation() -> dict:
-    views = current_app.view_functions
     if not current_user.is_authenticated:
-        return {"view_functions": views}
-    return {
-        "view_functions": views,
-        "nav_queues": dashboard.open_tasks(db.session()),
-        "nav_admin": [(endpoint, label) for endpoint, label in ADMIN_NAV if endpoint in views],
-    }
+        return {}
+    return {"nav_queues": dashboard.open_tasks(db.session()), "nav_admin": ADMIN_NAV}

@@ -1,4 +1,4 @@
-"""Real-browser tests: Playwright for Python driving Debian's Chromium (never `playwright install`) against a
+"""Real-browser tests: Playwright for Python driving Debian's Chromium (with no browser download) against a
 feedloop served on 127.0.0.1, and a second origin (http://localhost:PORT) for pages that embed a poll.
 
 Screenshots are kept in build/screenshots/ as test artefacts."""
