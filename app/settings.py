@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     # Event type -> reward for an event that carries a recommendation's event_id ("" derives none); an item
     # with several mapped events gets the largest value, learned once like any reward
     event_rewards: str = "purchase=1.0,click=0.3"
+    activity_features: bool = True  # offer the user's and the items' windowed activity to the bandit (A, S)
 
     @field_validator("event_rewards")
     @classmethod
@@ -102,6 +103,10 @@ class Settings(BaseSettings):
     # KPI bands over the defaults of feedback.kpis, "NAME=GREEN:RED,…" (e.g. "conversion=0.2:0.12")
     kpi_bands: str = ""
     conversion_reward: float = 1.0  # a client reward at least this large is a conversion (a purchase)
+    # a yellow KPI (serving release or overall) asks for the next snapshot this soon; unset: kpi_seconds / 4
+    kpi_yellow_seconds: int | None = Field(None, ge=1)
+    # missed_items: a purchase counts as recommended when the buyer was shown the item this long before it
+    kpi_missed_lookback_seconds: int = Field(7 * 86400, ge=0)
     anomaly_seconds: int = Field(3600, ge=1)  # how often the scheduler looks for engagement drops and fraud
     anomaly_hours: int = Field(48, ge=10, le=24 * 14)  # the hourly reward-rate series reach back this far
     drop_method: Literal["robust_z", "ewma"] = "robust_z"
@@ -123,6 +128,20 @@ class Settings(BaseSettings):
     # fewer decisions in either window: no verdict. PSI over 10 bins is biased upwards by about
     # 9 * (1/n_reference + 1/n_current), so small windows would turn red on noise alone
     drift_min_samples: int = Field(300, ge=30)
+
+    # Retraining: a candidate learns the decision log up to a held-out recent window, the estimators judge it and
+    # the live policy on that window, and it is promoted only when the rule says it is better
+    retrain_seconds: int = Field(86400, ge=60)  # how often the scheduler retrains (drift or a red KPI ask sooner)
+    retrain_window_seconds: int = Field(14 * 86400, ge=3600)  # decisions older than this are not learned from
+    retrain_max_rewards: int = Field(200_000, ge=100)  # at most this many (the most recent) rewards are learned
+    retrain_holdout_share: float = Field(0.2, gt=0, lt=1)  # the most recent share of the decisions is held out
+    retrain_min_holdout: int = Field(200, ge=20)  # fewer held-out decisions: no verdict, nothing promoted
+    retrain_estimator: Literal["ips", "snips", "dr"] = "dr"
+    # lower_bound: the candidate's interval lies above the live estimate; estimate: its value alone beats it
+    retrain_rule: Literal["lower_bound", "estimate"] = "lower_bound"
+    retrain_resamples: int = Field(500, ge=100, le=10_000)  # bootstrap resamples per interval
+    retrain_shadow: bool = False  # a candidate that passes scores live traffic in shadow; an admin promotes it
+    shadow_seconds: int = Field(60, ge=1)  # how often the shadow candidate scores the decisions served since
 
     @field_validator("kpi_bands")
     @classmethod
@@ -178,6 +197,10 @@ class Settings(BaseSettings):
     @property
     def snapshot_path(self) -> Path:
         return self.home / "models" / "current.zip"
+
+    @property
+    def shadow_path(self) -> Path:
+        return self.home / "models" / "shadow.zip"
 
     @property
     def segment_keys(self) -> list[str] | None:

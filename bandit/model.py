@@ -13,8 +13,10 @@ INITIAL_VERSION = "v0"
 
 
 class ServedModel:
-    def __init__(self, version: str, policy: VWPolicy, qvalues: QTable):
+    def __init__(self, version: str, policy: VWPolicy, qvalues: QTable, withdrawn: bool = False):
         self.version, self.policy, self.qvalues = version, policy, qvalues
+        # Taken out of serving (a red model KPI): the fallback ranking serves while it goes on learning.
+        self.withdrawn = withdrawn
 
     @classmethod
     def fresh(cls, config: PolicyConfig, alpha: float, seed: int = 0) -> ServedModel:
@@ -32,7 +34,7 @@ class ServedModel:
             policy = VWPolicy(config, seed=seed, model=snapshot.model)
         except Exception as exc:  # VW raises plain RuntimeErrors for a model it cannot read
             raise SnapshotError(f"the archive's model does not load: {exc}") from None
-        return cls(snapshot.version, policy, QTable.from_rows(snapshot.qvalues, alpha))
+        return cls(snapshot.version, policy, QTable.from_rows(snapshot.qvalues, alpha), bool(snapshot.meta.get("withdrawn")))
 
     def to_snapshot(self, version: str, meta: dict) -> Snapshot:
         return Snapshot(

@@ -8,6 +8,8 @@ from app.jobs.anomaly_scan import anomaly_scan
 from app.jobs.drift_scan import drift_scan
 from app.jobs.kpi_snapshot import kpi_snapshot
 from app.jobs.reindex import reindex
+from app.jobs.retrain import retrain
+from app.jobs.shadow import shadow_score
 from app.jobs.webhooks import webhooks
 
 # name → (job, the setting that holds its interval in seconds)
@@ -17,4 +19,6 @@ JOBS: dict[str, tuple[Callable[[Flask], str], str]] = {
     "kpi-snapshot": (kpi_snapshot, "kpi_seconds"),
     "anomaly-scan": (anomaly_scan, "anomaly_seconds"),
     "drift-scan": (drift_scan, "drift_seconds"),
+    "retrain": (retrain, "retrain_seconds"),
+    "shadow-score": (shadow_score, "shadow_seconds"),
 }

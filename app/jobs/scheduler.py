@@ -3,43 +3,64 @@
 APScheduler runs every job once per process that starts it, so exactly one scheduler runs per
 deployment (the `feedloop scheduler` process, or the sidecar of `feedloop serve`, guarded by a lock),
 and each run also takes a lock of its own, so that `feedloop jobs run` never overlaps a scheduled run.
+Runs another check asked for (app.services.job_requests) are taken up every REQUESTS_SECONDS.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from app.db import AlreadyRunning, single_instance, write_session
 from app.jobs import JOBS
 from app.models import JobRun, utcnow
+from app.services.job_requests import requested
 
 log = logging.getLogger(__name__)
+REQUESTS_SECONDS = 5
 
 
-def run_job(app: Flask, name: str) -> JobRun:
+def run_job(app: Flask, name: str, trigger: str = "manual", request: JobRun | None = None) -> JobRun:
     """Run one job now and record the run: ok with its summary, failed with the error, or skipped
-    when another run of the same job holds its lock."""
+    when another run of the same job holds its lock. A job that takes a `trigger` is told why it runs."""
     job, _ = JOBS[name]
     settings, engine = app.config["FEEDLOOP"], app.extensions["db_engine"]
+    if request is not None:
+        trigger = request.trigger
     try:
         with single_instance(f"job-{name}", settings.home, engine):
             _close_interrupted(engine, name)
-            run = _record(engine, JobRun(job=name, status="running"))
+            started = request or JobRun(job=name)
+            started.status, started.trigger, started.started_at = "running", trigger, utcnow()
+            run = _record(engine, started)
             try:
                 with app.app_context():
-                    run.detail, run.status = job(app), "ok"
+                    summary = job(app, trigger=trigger) if "trigger" in inspect.signature(job).parameters else job(app)
+                    run.detail, run.status = summary, "ok"
             except Exception as exc:  # a failed run is recorded and the next one is tried on schedule
                 log.exception("job %s failed", name)
                 run.detail, run.status = f"{type(exc).__name__}: {exc}", "failed"
     except AlreadyRunning as exc:
-        run = JobRun(job=name, status="skipped", detail=str(exc))
+        if request is not None:
+            return request  # stays requested: the next look takes it up once the running one has finished
+        run = JobRun(job=name, status="skipped", trigger=trigger, detail=str(exc))
     run.finished_at = utcnow()
     return _record(engine, run)
+
+
+def run_requested(app: Flask) -> int:
+    """Run the jobs other checks asked for (a red drift asks for a retrain), oldest request first."""
+    with Session(app.extensions["db_engine"]) as s:
+        waiting = requested(s)
+    for request in waiting:
+        if request.job in JOBS:
+            run_job(app, request.job, request=request)
+    return len(waiting)
 
 
 def _close_interrupted(engine, name: str) -> None:
@@ -63,7 +84,7 @@ def schedule(app: Flask, scheduler: BaseScheduler) -> BaseScheduler:
         scheduler.add_job(
             run_job,
             "interval",
-            args=(app, name),
+            args=(app, name, "schedule"),
             id=name,
             name=name,
             seconds=getattr(settings, interval),
@@ -72,4 +93,15 @@ def schedule(app: Flask, scheduler: BaseScheduler) -> BaseScheduler:
             coalesce=True,
             misfire_grace_time=None,
         )
+    scheduler.add_job(
+        run_requested,
+        "interval",
+        args=(app,),
+        id="requested",
+        name="requested runs",
+        seconds=REQUESTS_SECONDS,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=None,
+    )
     return scheduler

@@ -11,6 +11,7 @@ from app.models.loop import Event, LearnerState, ModelRequest, ModelVersion, QVa
 from app.models.monitoring import Alert, DriftReport, KpiSnapshot
 from app.models.ops import JobRun, RateLimit
 from app.models.polls import Poll, PollAsk, PollResponse
+from app.models.retraining import ModelCard, ModelRelease, ShadowDecision
 from app.models.review import AuditEntry, ExcludedUser, ReviewDecision, ReviewQueue, ReviewTask
 from app.models.webhooks import Webhook, WebhookDelivery
 
@@ -31,6 +32,8 @@ __all__ = [
     "JobRun",
     "KpiSnapshot",
     "LearnerState",
+    "ModelCard",
+    "ModelRelease",
     "ModelRequest",
     "ModelVersion",
     "Poll",
@@ -42,6 +45,7 @@ __all__ = [
     "ReviewQueue",
     "ReviewTask",
     "Reward",
+    "ShadowDecision",
     "User",
     "Webhook",
     "WebhookDelivery",

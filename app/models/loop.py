@@ -88,9 +88,13 @@ class ModelVersion(SQLModel, table=True):
 
     version: str = Field(primary_key=True, max_length=64)
     archive: bytes = Field(sa_type=LargeBinary)
-    source: str = Field(max_length=32)  # learner, import
+    source: str = Field(max_length=32)  # learner, import, retrain
     rewards_learned: int = 0
     last_reward_id: int = Field(default=0, sa_type=BigInteger)
+    # Lineage: this version learned the rewards in (learned_from_reward_id, last_reward_id] on top of
+    # `parent_version` (None: it started untrained, or came from elsewhere).
+    parent_version: Optional[str] = Field(default=None, max_length=64)
+    learned_from_reward_id: int = Field(default=0, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp())
 
 
@@ -100,7 +104,7 @@ class ModelRequest(SQLModel, table=True):
     __tablename__ = "model_requests"
 
     id: Optional[int] = Field(default=None, primary_key=True)
-    action: str = Field(max_length=16)  # rollback
+    action: str = Field(max_length=16)  # rollback, promote, withdraw
     version: str = Field(max_length=64)
     status: str = Field(default="pending", max_length=16)  # pending, done, failed
     detail: str = Field(default="", sa_type=Text)

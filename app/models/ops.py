@@ -16,7 +16,8 @@ class JobRun(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     job: str = Field(max_length=64, index=True)
-    status: str = Field(max_length=16)  # running, ok, failed, skipped, interrupted
+    status: str = Field(max_length=16)  # requested, running, ok, failed, skipped, interrupted
+    trigger: str = Field(default="", max_length=128)  # schedule, manual, or why another check asked for it
     detail: str = Field(default="", sa_type=Text)
     started_at: datetime = Field(default_factory=utcnow, sa_type=Timestamp(), index=True)
     finished_at: Optional[datetime] = Field(default=None, sa_type=Timestamp())

@@ -20,6 +20,7 @@ class Webhook(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     url: str = Field(sa_type=Text)
     secret: str = Field(max_length=64)  # HMAC-SHA256 key; shown to the admin, who gives it to the receiver
+    topic: str = Field(default="poll.response", max_length=32)  # poll.response, alert
     poll_id: Optional[int] = Field(default=None, sa_column=Column(Integer, ForeignKey("polls.id"), nullable=True))
     allow_private: bool = False  # loopback and private addresses only when the admin says so
     created_by: str = Field(max_length=64)

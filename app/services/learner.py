@@ -16,13 +16,15 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from app.db import upsert, write_session
-from app.models import Event, ExcludedUser, LearnerState, ModelRequest, ModelVersion, QValue, Reward, utcnow
+from app.models import Event, ExcludedUser, LearnerState, ModelCard, ModelRequest, ModelVersion, QValue, Reward, utcnow
+from app.services import releases
 from app.services.model_store import load_snapshot, policy_config
 from app.services.rewards import lock_reward_log, logged_decision, reward_rules
 from app.settings import Settings
@@ -54,17 +56,35 @@ PENDING = (  # learnable rewards past a given id, oldest first, with what their 
     )
     .join(Event, col(Event.id) == col(Reward.event_id))
     .outerjoin(ExcludedUser, col(ExcludedUser.user_id) == col(Reward.user_id))
-    .where(col(Reward.id) > bindparam("after"), col(Reward.learn_value).is_not(None))
+    .where(col(Reward.id) > bindparam("after"), col(Reward.learn_value).is_not(None), col(Reward.learn_error).is_(None))
     .order_by(col(Reward.id))
     .limit(BATCH)
 )
 
 
+@dataclass
+class Line:
+    """Where the learner's model comes from: it learned the rewards after `from_reward_id` on top of `parent` (a
+    promoted candidate, a rolled-back version; None from scratch). Kept versions record it (lineage)."""
+
+    parent: str | None = None
+    from_reward_id: int = 0
+    withdrawn: bool = False  # a red model KPI took it out of serving: the fallback ranking serves
+
+    def meta(self) -> dict:
+        return {"parent_version": self.parent, "learned_from_reward_id": self.from_reward_id, "withdrawn": self.withdrawn}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> Line:
+        return cls(meta.get("parent_version"), int(meta.get("learned_from_reward_id", 0)), bool(meta.get("withdrawn")))
+
+
 class Learner:
     def __init__(self, settings: Settings, engine: Engine, clock: Callable[[], float] = time.monotonic):
         self.settings, self.engine, self.rules, self._clock = settings, engine, reward_rules(settings), clock
-        self.model, self.last_reward_id, self.last_reward_event, self.learned = self._resume()
+        self.model, self.last_reward_id, self.last_reward_event, self.learned, self.line = self._resume()
         self._generation = self._last_generation()
+        self._record_initial_release()
         self._failures: dict[int, int] = {}  # reward id → failed attempts to learn it
         self._published_at = self._settled_at = self._beat_at = float("-inf")
         self._kept_at = clock()
@@ -221,34 +241,66 @@ class Learner:
         return len(events)
 
     def carry_out_requests(self) -> None:
-        """Rollbacks an operator asked for (`feedloop models rollback`): serve the kept version and keep
-        learning from it."""
+        """What operators and checks asked for: serve a kept version again (rollback), serve a retrained candidate
+        and relearn on top of it every reward after its last (promote), or withdraw the model from serving (the
+        fallback ranking serves while it keeps learning). Each starts a release."""
         with Session(self.engine) as s:
             pending = s.exec(select(ModelRequest).where(ModelRequest.status == "pending").order_by(col(ModelRequest.id))).all()
         for request in pending:
-            with Session(self.engine) as s:
-                kept = s.get(ModelVersion, request.version)
             try:
-                if kept is None:
-                    raise SnapshotError(f"no model version {request.version!r}")
-                model = load_snapshot(kept.archive, self.settings)
-                model.version = request.version  # an imported archive names the version it had where it came from
+                detail = self._carry_out(request)
+                status = "done"
             except SnapshotError as exc:
                 status, detail = "failed", str(exc)
-            else:
-                self.model = model
-                self._write_snapshot(model.version)
-                # What was learned since the last publish left with the replaced model: the next publish is
-                # due only after something is learned from the rolled-back one, so the rollback stays served.
-                self._dirty, self._published_at = False, self._clock()
-                status, detail = "done", f"serving {model.version}; learning continues from it at reward {self.last_reward_id}"
-            log.info("rollback to %s: %s", request.version, detail)
+            log.info("%s %s: %s", request.action, request.version, detail)
             with write_session(self.engine) as s:
                 s.execute(
                     update(ModelRequest)
                     .where(col(ModelRequest.id) == request.id)
                     .values(status=status, detail=detail, done_at=utcnow())
                 )
+
+    def _carry_out(self, request: ModelRequest) -> str:
+        card_id = None
+        if request.action == "withdraw":
+            self.line.withdrawn = True
+            self._write_snapshot(self.model.version)
+            version, kind = releases.FALLBACK, "withdrawal"
+            detail = f"serving the fallback ranking; {self.model.version} keeps learning"
+        else:
+            with Session(self.engine) as s:
+                kept = s.get(ModelVersion, request.version)
+                card = s.exec(select(ModelCard.id).where(ModelCard.candidate_version == request.version)).first()
+            if kept is None:
+                raise SnapshotError(f"no model version {request.version!r}")
+            model = load_snapshot(kept.archive, self.settings)
+            model.version = request.version  # an imported archive names the version it had where it came from
+            if request.action == "promote":
+                # Relearn on top of the candidate every reward after its last one: nothing learned since is lost.
+                self.last_reward_id = kept.last_reward_id
+                self.last_reward_event = self._event_of(kept.last_reward_id)
+                version, kind, card_id = request.version, "promotion", card
+                detail = f"serving {request.version}; relearning on top of it from reward {kept.last_reward_id}"
+            else:
+                version, kind = request.version, "rollback"
+                detail = f"serving {request.version}; learning continues from it at reward {self.last_reward_id}"
+            self.model, self.line = model, Line(request.version, self.last_reward_id)
+            self._write_snapshot(model.version)
+        # What was learned since the last publish left with the replaced model (or, withdrawn, is not served): the
+        # next publish is due only after something more is learned, so the new state stays served.
+        self._dirty, self._published_at = False, self._clock()
+        with write_session(self.engine) as s:
+            releases.record(s, version, kind, request.detail, card_id)
+        return detail
+
+    def _event_of(self, reward_id: int) -> str | None:
+        with Session(self.engine) as s:
+            return s.exec(select(Reward.event_id).where(Reward.id == reward_id)).first()
+
+    def _record_initial_release(self) -> None:
+        with write_session(self.engine) as s:
+            if releases.current(s) is None:
+                releases.record(s, self.model.version, "initial", "the learner's first start")
 
     def publish(self, keep: bool = False) -> str:
         """Write the snapshot serving workers load; with `keep`, also store it as a model version."""
@@ -263,6 +315,8 @@ class Learner:
                         source="learner",
                         rewards_learned=self.learned,
                         last_reward_id=self.last_reward_id,
+                        parent_version=self.line.parent,
+                        learned_from_reward_id=self.line.from_reward_id,
                     )
                 )
             self._kept_at = self._clock()
@@ -276,6 +330,7 @@ class Learner:
             "last_reward_id": self.last_reward_id,
             "last_reward_event": self.last_reward_event,
             "rewards_learned": self.learned,
+            **self.line.meta(),
         }
         data = self.model.to_snapshot(version, meta).to_bytes()
         write_atomic(self.settings.snapshot_path, data)
@@ -311,7 +366,7 @@ class Learner:
                 ],
             )
 
-    def _resume(self) -> tuple[ServedModel, int, str | None, int]:
+    def _resume(self) -> tuple[ServedModel, int, str | None, int, Line]:
         """The newest model whose position the database still holds: the served snapshot, else the newest kept
         version at or below the last stored reward, else an untrained model that learns every reward again."""
         tried = 0
@@ -340,10 +395,11 @@ class Learner:
                 continue
             if origin != "the served snapshot":
                 log.warning("resuming from %s (model %s) at reward %d", origin, snapshot.version, last_id)
-            return model, last_id, last_event, int(snapshot.meta.get("rewards_learned", 0))
+            line = Line.from_meta(snapshot.meta)
+            return model, last_id, last_event, int(snapshot.meta.get("rewards_learned", 0)), line
         if tried:  # (with nothing saved yet, this is simply the first start)
             log.warning("no saved model matches the database; learning every stored reward again from an untrained model")
-        return ServedModel.fresh(policy_config(self.settings), self.settings.q_alpha), 0, None, 0
+        return ServedModel.fresh(policy_config(self.settings), self.settings.q_alpha), 0, None, 0, Line()
 
     def _saved_models(self):
         path = self.settings.snapshot_path

@@ -28,6 +28,14 @@ def policy_config(settings: Settings) -> PolicyConfig:
     return PolicyConfig(exploration=exploration_from(settings.exploration, settings.exploration_parameter))
 
 
+def serving_config(settings: Settings) -> PolicyConfig:
+    """The settings of the model serving now (what a retrain searches around); the configured ones before any."""
+    try:
+        return PolicyConfig.from_dict(Snapshot.from_bytes(settings.snapshot_path.read_bytes()).settings.get("policy"))
+    except (FileNotFoundError, SnapshotError, ValueError):
+        return policy_config(settings)
+
+
 def load_snapshot(data: bytes, settings: Settings) -> ServedModel:
     return ServedModel.from_snapshot(Snapshot.from_bytes(data), settings.q_alpha)
 

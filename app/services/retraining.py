@@ -1,0 +1,307 @@
+"""The `retrain` job: a candidate learns the decision log up to a held-out recent window, the estimators judge it
+and the live policy on that window, and it is promoted only when the configured rule says it is better.
+
+Choices, where the issue left room:
+- The held-out window is the most recent `retrain_holdout_share` of the settled decisions in the training window
+  (at least `retrain_min_holdout`); the candidate learns, in the learner's order and with the features each
+  decision logged, the learnable rewards received before that window starts about decisions made before it. Rewards of users confirmed as fraud are left out
+  (marked `excluded`, or their user in excluded_users), as are rewards set aside after failing to learn.
+- "Live" is the policy that served the held-out window, judged by the same estimator on the same decisions (its
+  target is its own logged propensity, so IPS and SNIPS give the mean reward it earned). The live model's current
+  weights have learned from that window already, so judging them on it would flatter them.
+- Promotion: the learner swaps the candidate in and relearns, on top of it, every reward after the candidate's
+  last one (the held-out window included), so nothing learned since is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, bindparam, func
+from sqlmodel import Session, col, select
+
+from app.db import write_session
+from app.models import Event, ExcludedUser, KpiSnapshot, ModelCard, ModelVersion, Reward, utcnow
+from app.services import releases
+from app.services.model_store import serving_config
+from app.settings import Settings
+from bandit.estimators import Estimate
+from bandit.features import LoggedCandidates, Shared
+from bandit.model import ServedModel
+from bandit.snapshots import write_atomic
+from bandit.training import LoggedChoice, LoggedReward, Search, search
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+LIMITS = [
+    "Only each decision's first slot is judged: later slots' probabilities are conditional on the earlier draws.",
+    "The estimates hold for traffic like the held-out window's; a shift after it (drift) is not covered.",
+    "The live policy is judged as it served the window (it kept learning during it); the candidate as frozen at the "
+    "window's start, which slightly favours live.",
+    "Explored decisions carry importance weights up to 1/propensity: with little exploration the intervals are wide.",
+    "Settings that explore less look better offline and learn less online; the grid keeps some exploration in all.",
+]
+
+
+@dataclass(frozen=True)
+class Windows:
+    since: datetime  # the oldest decision learned from
+    holdout_from: datetime  # decisions from here on are held out
+    until: datetime
+    last_reward_id: int  # the candidate learns rewards up to this id
+    first_reward_id: int  # ... after this one
+
+
+LEARNABLE = (
+    col(Reward.learn_value).is_not(None),
+    col(Reward.excluded).is_(False),
+    col(Reward.learn_error).is_(None),
+    col(ExcludedUser.user_id).is_(None),
+)
+TRAINING = (  # learnable rewards in (after, up_to], oldest first, with what their decision logged
+    select(Reward.id, Reward.item_id, Reward.learn_value, Event.shared, Event.candidates, Event.slots, Event.segment)
+    .join(Event, col(Event.id) == col(Reward.event_id))
+    .outerjoin(ExcludedUser, col(ExcludedUser.user_id) == col(Reward.user_id))
+    .where(col(Reward.id) > bindparam("after"), col(Reward.id) <= bindparam("up_to"), *LEARNABLE)
+    .where(col(Event.created_at) >= bindparam("since"), col(Event.created_at) < bindparam("holdout_from"))
+    .order_by(col(Reward.id))
+    .limit(BATCH)
+)
+
+
+def windows(s: Session, settings: Settings, now: datetime) -> Windows | None:
+    """Where training stops and the held-out window starts; None while fewer decisions than
+    `retrain_min_holdout` would be held out."""
+    since = now - timedelta(seconds=settings.retrain_window_seconds)
+    settled = (col(Event.settled_at).is_not(None), col(Event.created_at) >= since, col(Event.created_at) < now)
+    n = s.exec(select(func.count()).select_from(Event).where(*settled)).one()
+    held_out = max(int(n * settings.retrain_holdout_share), settings.retrain_min_holdout)
+    if n < held_out + 1:
+        return None
+    holdout_from = s.exec(
+        select(Event.created_at).where(*settled).order_by(col(Event.created_at)).offset(n - held_out).limit(1)
+    ).one()
+    last = s.exec(select(func.max(Reward.id)).where(col(Reward.received_at) < holdout_from)).one() or 0
+    # At most retrain_max_rewards of the learnable rewards, the most recent: start after the one before them.
+    first = s.exec(
+        select(Reward.id)
+        .join(Event, col(Event.id) == col(Reward.event_id))
+        .outerjoin(ExcludedUser, col(ExcludedUser.user_id) == col(Reward.user_id))
+        .where(col(Reward.id) <= last, col(Event.created_at) >= since, *LEARNABLE)
+        .order_by(col(Reward.id).desc())
+        .offset(settings.retrain_max_rewards)
+        .limit(1)
+    ).first()
+    return Windows(since, holdout_from, now, last, first or 0)
+
+
+def training_rewards(engine: Engine, w: Windows) -> Iterator[list[LoggedReward]]:
+    after = w.first_reward_id
+    while True:
+        with engine.connect() as conn:
+            bounds = {"after": after, "up_to": w.last_reward_id, "since": w.since, "holdout_from": w.holdout_from}
+            rows = conn.execute(TRAINING, bounds).all()
+        if not rows:
+            return
+        batch = []
+        for row in rows:
+            slot = next((sl for sl in row.slots if sl["item_id"] == row.item_id), None)
+            if slot is not None and 0 <= slot["position"] < len(row.candidates):
+                shared, candidates = Shared.from_dict(row.shared), LoggedCandidates(row.candidates)
+                batch.append(
+                    LoggedReward(shared, candidates, slot["position"], slot["probability"], float(row.learn_value), row.segment)
+                )
+        yield batch
+        after = rows[-1].id
+
+
+def held_out(engine: Engine, w: Windows) -> Iterator[list[LoggedChoice]]:
+    """The settled decisions of the held-out window (not of excluded users), each first slot with its learned
+    reward; decisions whose first slot learned nothing (deferred, never activated) are left out."""
+    after = ""
+    while True:
+        with Session(engine) as s:
+            events = s.exec(
+                select(Event.id, Event.shared, Event.candidates, Event.slots)
+                .outerjoin(ExcludedUser, col(ExcludedUser.user_id) == col(Event.user_id))
+                .where(
+                    col(Event.created_at) >= w.holdout_from,
+                    col(Event.created_at) < w.until,
+                    col(Event.settled_at).is_not(None),
+                    col(Event.id) > after,
+                    col(ExcludedUser.user_id).is_(None),
+                )
+                .order_by(col(Event.id))
+                .limit(BATCH)
+            ).all()
+            if not events:
+                return
+            ids = [e.id for e in events]
+            learned = {
+                (r.event_id, r.item_id): r.learn_value
+                for r in s.exec(
+                    select(Reward.event_id, Reward.item_id, Reward.learn_value).where(
+                        col(Reward.event_id).in_(ids), col(Reward.learn_value).is_not(None), col(Reward.excluded).is_(False)
+                    )
+                )
+            }
+        batch = []
+        for e in events:
+            first = e.slots[0] if e.slots else None
+            reward = learned.get((e.id, first["item_id"])) if first else None
+            if reward is not None and 0 <= first["position"] < len(e.candidates):
+                shared, candidates = Shared.from_dict(e.shared), LoggedCandidates(e.candidates)
+                batch.append(LoggedChoice(shared, candidates, first["position"], first["probability"], float(reward)))
+        yield batch
+        after = ids[-1]
+
+
+def passes(settings: Settings, candidate: Estimate, live: Estimate) -> bool:
+    bound = candidate.low if settings.retrain_rule == "lower_bound" else candidate.value
+    return bound > live.value
+
+
+def retrain(engine: Engine, settings: Settings, trigger: str, now: datetime | None = None) -> ModelCard:
+    """One run: the card is stored first (its id names the candidate), filled in as the run goes."""
+    now = now or utcnow()
+    with write_session(engine) as s:
+        card = ModelCard(trigger=trigger, status="running", created_at=now)
+        s.add(card)
+        s.flush()
+        card_id = card.id
+        w = windows(s, settings, now)
+        kpis = _latest_kpis(s)
+    if w is None:
+        return _finish(
+            engine,
+            card_id,
+            status="insufficient",
+            kpis=kpis,
+            decision=f"fewer than {settings.retrain_min_holdout + 1} settled decisions in the training window: nothing "
+            "to learn from and judge on yet",
+        )
+    base = serving_config(settings)
+    found = search(
+        base,
+        lambda: training_rewards(engine, w),
+        lambda: held_out(engine, w),
+        settings.q_alpha,
+        estimator=settings.retrain_estimator,
+        resamples=settings.retrain_resamples,
+    )
+    if found.held_out < settings.retrain_min_holdout or found.trained_on == 0:
+        return _finish(
+            engine,
+            card_id,
+            status="insufficient",
+            kpis=kpis,
+            data=_data(w, found),
+            decision=f"{found.trained_on} rewards to learn and {found.held_out} held-out decisions with a reward: "
+            f"too few (at least 1 and {settings.retrain_min_holdout})",
+        )
+    best = found.trials[0]
+    name = settings.retrain_estimator
+    version = f"r{card_id}"
+    candidate, live = best.estimates[name], found.live[name]
+    better = passes(settings, candidate, live)
+    bound = "lower bound" if settings.retrain_rule == "lower_bound" else "estimate"
+    verdict = (
+        f"candidate {version}'s {name.upper()} {bound} {candidate.low if bound == 'lower bound' else candidate.value:.4f} "
+        f"{'beats' if better else 'does not beat'} the live estimate {live.value:.4f} on {found.held_out} held-out decisions"
+    )
+    archive = _archive(best.model, version, w, found)
+    with write_session(engine) as s:
+        s.add(
+            ModelVersion(
+                version=version,
+                archive=archive,
+                source="retrain",
+                rewards_learned=found.trained_on,
+                last_reward_id=w.last_reward_id,
+                learned_from_reward_id=w.first_reward_id,
+            )
+        )
+        if better and settings.retrain_shadow:
+            status, decision = "shadow", f"{verdict}: scoring live traffic in shadow until an admin promotes it"
+        elif better:
+            releases.request(s, "promote", version, f"retrain {card_id} ({trigger}): {verdict}")
+            status, decision = "promoted", f"{verdict}: promoted"
+        else:
+            status, decision = "rejected", f"{verdict}: the live model keeps serving"
+    if status == "shadow":
+        write_atomic(settings.shadow_path, archive)
+    return _finish(
+        engine,
+        card_id,
+        candidate_version=version,
+        status=status,
+        data=_data(w, found),
+        features=_features(best.model),
+        settings=best.model.policy.config.to_dict(),
+        grid=[{"settings": t.config.to_dict(), "estimates": _estimates(t.estimates)} for t in found.trials],
+        estimates={
+            "estimator": name,
+            "rule": settings.retrain_rule,
+            "candidate": _estimates(best.estimates),
+            "live": _estimates(found.live),
+        },
+        kpis=kpis,
+        limits=LIMITS,
+        decision=decision,
+    )
+
+
+def _finish(engine: Engine, card_id: int, **fields) -> ModelCard:
+    with write_session(engine) as s:
+        card = s.get(ModelCard, card_id)
+        for name, value in fields.items():
+            setattr(card, name, value)
+        card.finished_at = utcnow()
+        s.add(card)
+        s.flush()
+        s.refresh(card)
+        s.expunge(card)
+    return card
+
+
+def _archive(model: ServedModel, version: str, w: Windows, found: Search) -> bytes:
+    meta = {"last_reward_id": w.last_reward_id, "rewards_learned": found.trained_on, "trained_from_reward_id": w.first_reward_id}
+    return model.to_snapshot(version, meta).to_bytes()
+
+
+def _data(w: Windows, found: Search) -> dict:
+    return {
+        "train": {
+            "from": w.since.isoformat(),
+            "to": w.holdout_from.isoformat(),
+            "from_reward_id": w.first_reward_id,
+            "to_reward_id": w.last_reward_id,
+            "rewards": found.trained_on,
+        },
+        "holdout": {"from": w.holdout_from.isoformat(), "to": w.until.isoformat(), "decisions": found.held_out},
+    }
+
+
+def _features(model: ServedModel) -> dict:
+    config = model.policy.config
+    return {
+        "shared": {"U": "user id", "C": "context fields", "T": "hour, day part, weekday", "A": "the user's recent activity"},
+        "action": {"I": "item id", "G": "category and tags", "S": "retrieval similarity, Q-value"},
+        "interactions": list(config.interactions),
+        "cubics": list(config.cubics),
+    }
+
+
+def _estimates(estimates: dict[str, Estimate]) -> dict:
+    return {name: {"value": e.value, "ci": [e.low, e.high], "level": e.level} for name, e in estimates.items()}
+
+
+def _latest_kpis(s: Session) -> dict:
+    at = s.exec(select(func.max(KpiSnapshot.at))).one()
+    if at is None:
+        return {}
+    rows = s.exec(select(KpiSnapshot).where(KpiSnapshot.at == at, KpiSnapshot.model_version == "*")).all()
+    return {r.name: {"value": r.value, "n": r.n, "colour": r.colour} for r in rows}
