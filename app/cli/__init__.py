@@ -57,9 +57,9 @@ def status() -> None:
 
 
 def _register() -> None:
-    from app.cli import evaluate, items, jobs, keys, labels, logs, models, queues, serve, simulate, users, webhooks
+    from app.cli import evaluate, items, jobs, keys, labels, logs, models, queues, serve, simulate, train, users, webhooks
 
-    for module in (evaluate, items, jobs, keys, labels, logs, models, queues, serve, simulate, users, webhooks):
+    for module in (evaluate, items, jobs, keys, labels, logs, models, queues, serve, simulate, train, users, webhooks):
         for command in module.commands:
             main.add_command(command)
 

@@ -1,4 +1,4 @@
-"""`feedloop evaluate --dataset NAME --policy uniform|live|MODEL_FILE`: off-policy estimates on an imported log."""
+"""`feedloop evaluate --dataset NAME --policy uniform|live|candidate|MODEL_FILE`: off-policy estimates on an imported log."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from app.cli import load_app
 @click.option(
     "--policy",
     required=True,
-    help="uniform (each action of the dataset alike), live (the model serving now) or a model archive file "
-    "as `feedloop models export` writes it",
+    help="uniform (each action of the dataset alike), live (the model serving now), candidate (the newest "
+    "retrained candidate) or a model archive file as `feedloop models export` writes it",
 )
 @click.option("--json", "as_json", is_flag=True, help="end with one line of JSON holding the estimates")
 @click.option("--seed", default=0, show_default=True, type=int, help="seeds the cross-fitting split and the bootstrap")
@@ -64,10 +64,15 @@ def _model_log(s, settings, policy: str, rows, actions, seed: int):
     if policy == "live":
         model = ModelStore(settings).current()
         label = f"live ({model.version})"
+    elif policy == "candidate":
+        model = _newest_candidate(s, settings)
+        label = f"candidate ({model.version})"
     else:
         path = Path(policy)
         if not path.is_file():
-            raise click.BadParameter(f"{policy!r} is neither uniform, live nor a model archive file", param_hint="--policy")
+            raise click.BadParameter(
+                f"{policy!r} is neither uniform, live, candidate nor a model archive file", param_hint="--policy"
+            )
         try:
             model = load_snapshot(path.read_bytes(), settings)
         except SnapshotError as exc:
@@ -80,6 +85,27 @@ def _model_log(s, settings, policy: str, rows, actions, seed: int):
             return label, build_log(rows, actions, groups, seed)
     except NonFiniteModel as exc:
         raise click.ClickException(f"{label}: {exc}") from None
+
+
+def _newest_candidate(s, settings):
+    from sqlmodel import col, select
+
+    from app.models import ModelCard, ModelVersion
+    from app.services.model_store import load_snapshot
+
+    version = s.exec(
+        select(ModelCard.candidate_version)
+        .where(col(ModelCard.candidate_version).is_not(None))
+        .order_by(col(ModelCard.id).desc())
+    ).first()
+    kept = s.get(ModelVersion, version) if version else None
+    if kept is None:
+        raise click.ClickException(
+            "no retrained candidate yet: run `feedloop jobs run retrain` or `feedloop train --dataset NAME`"
+        )
+    model = load_snapshot(kept.archive, settings)
+    model.version = version
+    return model
 
 
 commands = [evaluate]

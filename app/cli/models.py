@@ -26,38 +26,60 @@ def list_() -> None:
         click.echo("no kept model versions yet")
     for row in rows:
         mark = "*" if row.version == current else " "
+        on_top = f"\ton top of {row.parent_version}" if row.parent_version else ""
         click.echo(
             f"{mark} {row.version}\t{row.created_at:%Y-%m-%d %H:%M:%S}\t{row.source}\t{row.rewards_learned} rewards learned"
+            f"{on_top}"
         )
     click.echo(f"serving: {current or 'the initial, untrained model'}")
 
 
-@models.command("rollback")
-@click.argument("version")
-@click.option(
+WAIT = click.option(
     "--wait",
     default=30.0,
     show_default=True,
     type=click.FloatRange(0, 3600),
     help="seconds to wait for the learner to carry it out (0: only record the request)",
 )
+
+
+@models.command("rollback")
+@click.argument("version")
+@WAIT
 def rollback(version: str, wait: float) -> None:
     """Serve VERSION again; the learner, which alone writes the served model, carries it out and keeps learning
     from it. Reports what the learner did."""
+    _ask_learner("rollback", version, wait)
+
+
+@models.command("promote")
+@click.argument("version")
+@WAIT
+def promote(version: str, wait: float) -> None:
+    """Serve the retrained candidate VERSION (see `feedloop models list`, and its card on the models page) whatever
+    its retrain decided; the learner relearns on top of it every reward after its last one."""
+    _ask_learner("promote", version, wait)
+
+
+def _ask_learner(action: str, version: str, wait: float) -> None:
     from app import db
     from app.models import ModelRequest, ModelVersion
+    from app.services import audit, releases
 
     app = load_app()
     engine = app.extensions["db_engine"]
     with db.write_session(engine) as s:
-        if s.get(ModelVersion, version) is None:
+        kept = s.get(ModelVersion, version)
+        if kept is None:
             raise click.ClickException(f"no model version {version!r} (see: feedloop models list)")
-        request = ModelRequest(action="rollback", version=version)
-        s.add(request)
-        s.flush()
-        request_id = request.id
+        if action == "promote" and kept.source != "retrain":
+            raise click.ClickException(
+                f"{version} is not a retrained candidate; serve it with: feedloop models rollback {version}"
+            )
+        request_id = releases.request(s, action, version, f"operator: feedloop models {action} {version}")
+        audit.record(s, "cli", action, "model", version, None, {"request": request_id})
     if wait == 0:
-        click.echo(f"rollback to {version} requested (request {request_id}); the learner carries it out")
+        click.echo(f"{action} to {version} requested (request {request_id}); the learner carries it out")
         return
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
@@ -67,12 +89,35 @@ def rollback(version: str, wait: float) -> None:
             click.echo(f"the learner is {request.detail}")
             return
         if request.status == "failed":
-            raise click.ClickException(f"the learner could not roll back to {version}: {request.detail}")
+            raise click.ClickException(f"the learner could not {action} {version}: {request.detail}")
         time.sleep(0.2)
     raise click.ClickException(
-        f"rollback to {version} is recorded (request {request_id}), but no learner carried it out "
+        f"{action} to {version} is recorded (request {request_id}), but no learner carried it out "
         f"within {wait:g} s; it will when the learner runs (feedloop learner, or feedloop serve)"
     )
+
+
+@models.command("shadow")
+@click.argument("version", required=False)
+@click.option("--off", is_flag=True, help="end shadow mode")
+def shadow(version: str | None, off: bool) -> None:
+    """Let the kept VERSION score live traffic in shadow (logged, not served; the `shadow-score` job), or end it."""
+    from app.services import shadow as shadows
+    from bandit.snapshots import SnapshotError
+
+    app = load_app()
+    settings = app.config["FEEDLOOP"]
+    if off == (version is not None):
+        raise click.UsageError("give a VERSION, or --off")
+    if off:
+        click.echo("shadow mode ended" if shadows.stop(settings) else "no model was in shadow")
+        return
+    with Session(app.extensions["db_engine"]) as s:
+        try:
+            shadows.start(s, settings, version)
+        except (LookupError, SnapshotError) as exc:
+            raise click.ClickException(f"{exc} (see: feedloop models list)") from None
+    click.echo(f"{version} scores live traffic in shadow from now on (the shadow-score job); end it with --off")
 
 
 @models.command("export")

@@ -56,14 +56,15 @@ ADMIN_NAV = (
     ("webhooks.index", "Webhooks"),
     ("review.audit", "Audit log"),
     ("monitoring.index", "Monitoring"),
+    ("models.index", "Models"),
     ("monitoring.jobs", "Jobs"),
 )
 
 
 def register(app: Flask) -> None:
-    from app.pages import auth, embed, home, monitoring, polls, review, webhooks
+    from app.pages import auth, embed, home, models, monitoring, polls, review, webhooks
 
-    for module in (auth, home, webhooks, embed, polls, review, monitoring):
+    for module in (auth, home, webhooks, embed, polls, review, monitoring, models):
         app.register_blueprint(module.bp)
     app.context_processor(_navigation)
     app.add_template_filter(duration)

@@ -16,7 +16,7 @@ Choices, where the issue left room:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,13 +26,17 @@ from sqlmodel import Session, col, select
 from app.db import write_session
 from app.models import Event, ExcludedUser, KpiSnapshot, ModelCard, ModelVersion, Reward, utcnow
 from app.services import releases
+from app.services.datasets import DatasetInfo
+from app.services.evaluation import describe_items, distinct_actions
 from app.services.model_store import serving_config
 from app.settings import Settings
 from bandit.estimators import Estimate
-from bandit.features import LoggedCandidates, Shared
+from bandit.features import Candidate, LoggedCandidates, Shared
 from bandit.model import ServedModel
+from bandit.qvalues import segment
 from bandit.snapshots import write_atomic
 from bandit.training import LoggedChoice, LoggedReward, Search, search
+from feedback.logs import LoggedRow
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -167,13 +171,9 @@ def passes(settings: Settings, candidate: Estimate, live: Estimate) -> bool:
 def retrain(engine: Engine, settings: Settings, trigger: str, now: datetime | None = None) -> ModelCard:
     """One run: the card is stored first (its id names the candidate), filled in as the run goes."""
     now = now or utcnow()
-    with write_session(engine) as s:
-        card = ModelCard(trigger=trigger, status="running", created_at=now)
-        s.add(card)
-        s.flush()
-        card_id = card.id
+    card_id, kpis = _open_card(engine, trigger, now)
+    with Session(engine) as s:
         w = windows(s, settings, now)
-        kpis = _latest_kpis(s)
     if w is None:
         return _finish(
             engine,
@@ -183,36 +183,115 @@ def retrain(engine: Engine, settings: Settings, trigger: str, now: datetime | No
             decision=f"fewer than {settings.retrain_min_holdout + 1} settled decisions in the training window: nothing "
             "to learn from and judge on yet",
         )
-    base = serving_config(settings)
     found = search(
-        base,
+        serving_config(settings),
         lambda: training_rewards(engine, w),
         lambda: held_out(engine, w),
         settings.q_alpha,
         estimator=settings.retrain_estimator,
         resamples=settings.retrain_resamples,
     )
-    if found.held_out < settings.retrain_min_holdout or found.trained_on == 0:
+    data = {
+        "train": {
+            "from": w.since.isoformat(),
+            "to": w.holdout_from.isoformat(),
+            "from_reward_id": w.first_reward_id,
+            "to_reward_id": w.last_reward_id,
+            "rewards": found.trained_on,
+        },
+        "holdout": {"from": w.holdout_from.isoformat(), "to": w.until.isoformat(), "decisions": found.held_out},
+    }
+    return _conclude(engine, settings, card_id, trigger, found, data, kpis, (w.first_reward_id, w.last_reward_id))
+
+
+def train_on_dataset(engine: Engine, settings: Settings, info: DatasetInfo, rows: Sequence[LoggedRow]) -> ModelCard:
+    """`feedloop train --dataset`: the same search on a log another system recorded, its most recent share held
+    out. The candidate is kept, never promoted by itself; promoted by hand, it relearns feedloop's own log on top.
+    The logged system's scores are unknown, so the candidates' Q-value feature is 0 throughout (its weight stays 0)."""
+    trigger = f"dataset:{info.name}"
+    card_id, kpis = _open_card(engine, trigger, utcnow())
+    ordered = sorted(rows, key=lambda r: (r.timestamp, r.line))
+    cut = len(ordered) - max(int(len(ordered) * settings.retrain_holdout_share), 1)
+    with Session(engine) as s:
+        described = describe_items(s, distinct_actions(rows))
+    actions = distinct_actions(rows)
+    candidates = [Candidate(a, *described.get(a, (None, ()))) for a in actions]
+    index = {a: n for n, a in enumerate(actions)}
+
+    def shared(r: LoggedRow) -> Shared:
+        return Shared.at(r.user_id or "", r.context, r.timestamp)
+
+    train_rows = [
+        LoggedReward(shared(r), candidates, index[r.action], r.propensity, r.reward, segment(r.context, settings.segment_keys))
+        for r in ordered[:cut]
+    ]
+    judged = [
+        LoggedChoice(shared(r), candidates, index[r.action], r.propensity, r.reward)
+        for r in ordered[cut:]
+        if r.position in (None, 1)
+    ]
+    if not train_rows or len(judged) < settings.retrain_min_holdout:
         return _finish(
             engine,
             card_id,
             status="insufficient",
             kpis=kpis,
-            data=_data(w, found),
-            decision=f"{found.trained_on} rewards to learn and {found.held_out} held-out decisions with a reward: "
-            f"too few (at least 1 and {settings.retrain_min_holdout})",
+            decision=f"{len(train_rows)} rows to learn and {len(judged)} held-out first-position rows: too few "
+            f"(at least 1 and {settings.retrain_min_holdout})",
         )
-    best = found.trials[0]
-    name = settings.retrain_estimator
-    version = f"r{card_id}"
+    found = search(
+        serving_config(settings),
+        lambda: [train_rows],
+        lambda: [judged],
+        settings.q_alpha,
+        estimator=settings.retrain_estimator,
+        resamples=settings.retrain_resamples,
+    )
+    data = {
+        "dataset": info.name,
+        "train": {"from": ordered[0].timestamp.isoformat(), "to": ordered[cut].timestamp.isoformat(), "rows": cut},
+        "holdout": {
+            "from": ordered[cut].timestamp.isoformat(),
+            "to": ordered[-1].timestamp.isoformat(),
+            "decisions": len(judged),
+        },
+        "actions": len(actions),
+    }
+    return _conclude(engine, settings, card_id, trigger, found, data, kpis, None)
+
+
+def _open_card(engine: Engine, trigger: str, now: datetime) -> tuple[int, dict]:
+    with write_session(engine) as s:
+        card = ModelCard(trigger=trigger, status="running", created_at=now)
+        s.add(card)
+        s.flush()
+        return card.id, _latest_kpis(s)
+
+
+def _conclude(
+    engine: Engine,
+    settings: Settings,
+    card_id: int,
+    trigger: str,
+    found: Search,
+    data: dict,
+    kpis: dict,
+    learned: tuple[int, int] | None,
+) -> ModelCard:
+    """Keep the best candidate and decide: promote (a retrain of feedloop's own log that passes the rule), shadow
+    (that, with FEEDLOOP_RETRAIN_SHADOW), or keep it for an admin (a dataset's, or one that did not pass)."""
+    best, name, version = found.trials[0], settings.retrain_estimator, f"r{card_id}"
     candidate, live = best.estimates[name], found.live[name]
     better = passes(settings, candidate, live)
     bound = "lower bound" if settings.retrain_rule == "lower_bound" else "estimate"
     verdict = (
         f"candidate {version}'s {name.upper()} {bound} {candidate.low if bound == 'lower bound' else candidate.value:.4f} "
-        f"{'beats' if better else 'does not beat'} the live estimate {live.value:.4f} on {found.held_out} held-out decisions"
+        f"{'beats' if better else 'does not beat'} the logging policy's {live.value:.4f} on {found.held_out} held-out "
+        "decisions"
     )
-    archive = _archive(best.model, version, w, found)
+    first, last = learned or (0, 0)
+    meta = {"last_reward_id": last, "rewards_learned": found.trained_on, "trained_from_reward_id": first}
+    archive = best.model.to_snapshot(version, meta).to_bytes()
     with write_session(engine) as s:
         s.add(
             ModelVersion(
@@ -220,11 +299,14 @@ def retrain(engine: Engine, settings: Settings, trigger: str, now: datetime | No
                 archive=archive,
                 source="retrain",
                 rewards_learned=found.trained_on,
-                last_reward_id=w.last_reward_id,
-                learned_from_reward_id=w.first_reward_id,
+                last_reward_id=last,
+                learned_from_reward_id=first,
             )
         )
-        if better and settings.retrain_shadow:
+        if learned is None:
+            status = "trained"
+            decision = f"{verdict}; trained offline: promote it with `feedloop models promote {version}`"
+        elif better and settings.retrain_shadow:
             status, decision = "shadow", f"{verdict}: scoring live traffic in shadow until an admin promotes it"
         elif better:
             releases.request(s, "promote", version, f"retrain {card_id} ({trigger}): {verdict}")
@@ -238,7 +320,7 @@ def retrain(engine: Engine, settings: Settings, trigger: str, now: datetime | No
         card_id,
         candidate_version=version,
         status=status,
-        data=_data(w, found),
+        data=data,
         features=_features(best.model),
         settings=best.model.policy.config.to_dict(),
         grid=[{"settings": t.config.to_dict(), "estimates": _estimates(t.estimates)} for t in found.trials],
@@ -265,24 +347,6 @@ def _finish(engine: Engine, card_id: int, **fields) -> ModelCard:
         s.refresh(card)
         s.expunge(card)
     return card
-
-
-def _archive(model: ServedModel, version: str, w: Windows, found: Search) -> bytes:
-    meta = {"last_reward_id": w.last_reward_id, "rewards_learned": found.trained_on, "trained_from_reward_id": w.first_reward_id}
-    return model.to_snapshot(version, meta).to_bytes()
-
-
-def _data(w: Windows, found: Search) -> dict:
-    return {
-        "train": {
-            "from": w.since.isoformat(),
-            "to": w.holdout_from.isoformat(),
-            "from_reward_id": w.first_reward_id,
-            "to_reward_id": w.last_reward_id,
-            "rewards": found.trained_on,
-        },
-        "holdout": {"from": w.holdout_from.isoformat(), "to": w.until.isoformat(), "decisions": found.held_out},
-    }
 
 
 def _features(model: ServedModel) -> dict:

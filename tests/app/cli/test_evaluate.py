@@ -68,8 +68,26 @@ def test_a_model_archive_and_the_live_model_are_evaluated(cli, dataset, tmp_path
 def test_unknown_datasets_policies_and_damaged_archives_are_refused(cli, dataset, tmp_path):
     assert "no dataset named 'nope'" in cli("evaluate", "--dataset", "nope", "--policy", "uniform", ok=False).stderr
     assert (
-        "neither uniform, live nor a model archive" in cli("evaluate", "--dataset", dataset, "--policy", "best", ok=False).stderr
+        "neither uniform, live, candidate nor a model archive"
+        in cli("evaluate", "--dataset", dataset, "--policy", "best", ok=False).stderr
     )
     damaged = tmp_path / "damaged.fla"
     damaged.write_bytes(b"not an archive")
     assert "damaged.fla" in cli("evaluate", "--dataset", dataset, "--policy", damaged, ok=False).stderr
+
+
+def test_a_candidate_trained_on_the_dataset_is_kept_judged_and_evaluated(cli, dataset):
+    assert "no retrained candidate yet" in cli("evaluate", "--dataset", dataset, "--policy", "candidate", ok=False).stderr
+
+    trained = cli("train", "--dataset", dataset).output
+
+    assert "model card 1: trained" in trained and "feedloop models promote r1" in trained
+    # The logging policy earned about 0.6 * 0.2 + 0.3 * 0.5 + 0.1 * 0.8 = 0.35; "c" alone earns 0.8.
+    candidate = last_json(cli("evaluate", "--dataset", dataset, "--policy", "candidate", "--json", "--resamples", "200").output)
+    assert candidate["policy"] == "candidate" and candidate["snips"]["value"] > 0.7
+    assert "promote to r1 requested" in cli("models", "promote", "r1", "--wait", "0").output
+    assert "no model version 'nope'" in cli("models", "promote", "nope", ok=False).stderr
+
+
+def test_training_on_an_unknown_dataset_is_refused(cli, bare):
+    assert "no dataset named 'nope'" in cli("train", "--dataset", "nope", ok=False).stderr
