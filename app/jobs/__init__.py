@@ -22,3 +22,5 @@ JOBS: dict[str, tuple[Callable[[Flask], str], str]] = {
     "retrain": (retrain, "retrain_seconds"),
     "shadow-score": (shadow_score, "shadow_seconds"),
 }
+# Jobs whose first run waits one interval instead of running at start-up: a restart does not retrain.
+AFTER_AN_INTERVAL = frozenset({"retrain"})

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 from sqlmodel import Session, select
 
 from app.db import AlreadyRunning, single_instance, write_session
-from app.jobs import JOBS
+from app.jobs import AFTER_AN_INTERVAL, JOBS
 from app.models import JobRun, utcnow
 from app.services.job_requests import requested
 
@@ -77,18 +77,20 @@ def _record(engine, run: JobRun) -> JobRun:
 
 
 def schedule(app: Flask, scheduler: BaseScheduler) -> BaseScheduler:
-    """Add every job to the scheduler: first run at start-up, then at its interval; a run that is late
+    """Add every job to the scheduler: first run at start-up (or after one interval), then at its interval; a run that is late
     because the previous one overran is merged into one (coalesce) rather than queued."""
     settings = app.config["FEEDLOOP"]
+    now = datetime.now(UTC)
     for name, (_, interval) in JOBS.items():
+        seconds = getattr(settings, interval)
         scheduler.add_job(
             run_job,
             "interval",
             args=(app, name, "schedule"),
             id=name,
             name=name,
-            seconds=getattr(settings, interval),
-            next_run_time=datetime.now(UTC),
+            seconds=seconds,
+            next_run_time=now + timedelta(seconds=seconds) if name in AFTER_AN_INTERVAL else now,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,

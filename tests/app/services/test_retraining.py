@@ -161,3 +161,20 @@ def test_a_requested_retrain_runs_with_its_reason(bare, settings):
         run = s.exec(select(JobRun).where(JobRun.job == "retrain")).one()
     assert card.trigger == "drift red: context.device" and run.trigger == card.trigger
     assert run.status == "ok" and f"model card {card.id}" in run.detail
+
+
+def test_a_restart_does_not_retrain_but_takes_up_requested_runs_within_seconds(bare):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from app.jobs.scheduler import REQUESTS_SECONDS, schedule
+
+    scheduler = schedule(bare, BackgroundScheduler(timezone="UTC"))
+    scheduler.start(paused=True)
+    try:
+        now = utcnow()
+        retraining = scheduler.get_job("retrain").next_run_time - now
+        assert abs(retraining.total_seconds() - bare.config["FEEDLOOP"].retrain_seconds) < 60
+        assert (scheduler.get_job("drift-scan").next_run_time - now).total_seconds() < 60  # checks start at once
+        assert scheduler.get_job("requested").trigger.interval.total_seconds() == REQUESTS_SECONDS
+    finally:
+        scheduler.shutdown(wait=False)
