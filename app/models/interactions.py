@@ -17,6 +17,7 @@ class Interaction(SQLModel, table=True):
     __table_args__ = (
         Index("ix_interactions_user_ts", "user_id", "ts"),
         Index("ix_interactions_item_ts", "item_id", "ts"),
+        Index("ix_interactions_type_ts", "type", "ts"),  # purchases and clicks of a window (KPIs, fraud scan)
     )
 
     id: Optional[int] = Field(default=None, sa_column=big_id())

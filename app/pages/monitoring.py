@@ -53,6 +53,7 @@ def index():
     version = request.args.get("version", monitoring.ALL)
     version = version if version in versions else monitoring.ALL
     series = monitoring.kpi_series(s, settings, since, version)
+    serving = monitoring.serving_release(s, since, utcnow())
     return render_template(
         "monitoring/index.html",
         kpis=[(x, _chart(x)) for x in series],
@@ -63,6 +64,7 @@ def index():
         history_days=HISTORY_DAYS,
         versions=versions,
         version=version,
+        serving=serving,
         everything=monitoring.ALL,
     )
 

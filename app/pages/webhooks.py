@@ -1,4 +1,5 @@
-"""`/webhooks`: admins add webhooks for poll answers, see how deliveries went, rotate secrets and disable them.
+"""`/webhooks`: admins add webhooks for poll answers or for alerts, see how deliveries went, rotate secrets and
+disable them.
 
 A secret is shown once, in the answer to the POST that made it (never through a redirect, which would carry it
 in the session cookie); the page is served with Cache-Control: no-store, like every page."""
@@ -48,16 +49,24 @@ def index():
 def create():
     form = {
         "url": request.form.get("url", "").strip(),
+        "topic": request.form.get("topic", webhooks.EVENT),
         "poll_id": request.form.get("poll_id", ""),
         "allow_private": "allow_private" in request.form,
     }
     poll_id = form["poll_id"]
     if poll_id and not poll_id.isdigit():
         return _page(422, error="Choose a poll from the list.", form=form)
+    if form["topic"] not in webhooks.TOPICS:
+        return _page(422, error="Choose what the webhook receives: poll answers or alerts.", form=form)
     try:
         with db.write_session() as s:
             created = webhooks.create_webhook(
-                s, form["url"], created_by=actor(), poll_id=int(poll_id) if poll_id else None, allow_private=form["allow_private"]
+                s,
+                form["url"],
+                created_by=actor(),
+                topic=form["topic"],
+                poll_id=int(poll_id) if poll_id else None,
+                allow_private=form["allow_private"],
             )
     except webhooks.WebhookError as exc:
         return _page(422, error=f"{exc}.", form=form)

@@ -3,21 +3,28 @@ run, which the scheduler takes up within seconds. One request per job waits at a
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Session, col, select
 
-from app.models import JobRun
+from app.models import JobRun, utcnow
 
 
-def request_run(s: Session, job: str, trigger: str) -> int:
-    """Ask for a run of `job` (the id of the waiting request; an existing one is reused, its reason kept)."""
+def request_run(s: Session, job: str, trigger: str, not_before: datetime | None = None) -> int:
+    """Ask for a run of `job`, now or from `not_before` on (the id of the waiting request; an existing one is
+    reused, its reason and time kept). A requested run's started_at is when it may start."""
     waiting = s.exec(select(JobRun).where(JobRun.job == job, JobRun.status == "requested")).first()
     if waiting is not None:
         return waiting.id
-    run = JobRun(job=job, status="requested", trigger=trigger[:128], detail=f"requested: {trigger}")
+    run = JobRun(
+        job=job, status="requested", trigger=trigger[:128], detail=f"requested: {trigger}", started_at=not_before or utcnow()
+    )
     s.add(run)
     s.flush()
     return run.id
 
 
 def requested(s: Session) -> list[JobRun]:
-    return list(s.exec(select(JobRun).where(JobRun.status == "requested").order_by(col(JobRun.id))))
+    """The requests due now (a request may name a later start: a yellow KPI asks for a check in a few minutes)."""
+    due = (JobRun.status == "requested", col(JobRun.started_at) <= utcnow())
+    return list(s.exec(select(JobRun).where(*due).order_by(col(JobRun.id))))

@@ -1,7 +1,8 @@
-"""Monitoring on the database: KPIs per model version, engagement drops and fraud-like users, drift between
-windows, and the alerts they raise. The rules themselves live in feedback/ (kpis, anomalies, drift); this module
-gathers their inputs from the decision log, the rewards and the poll answers, stores what they found, and raises
-alerts and review tasks.
+"""Monitoring on the database: KPIs per model release, engagement drops and fraud-like users, drift between
+windows, and the alerts they raise (and what they set off: a red model KPI takes the release out of serving and
+asks for a retrain, a red drift asks for a retrain, a yellow KPI asks for an earlier KPI check). The rules
+themselves live in feedback/ (kpis, anomalies, drift); this module gathers their inputs from the decision log, the
+rewards, the interaction events and the poll answers, stores what they found, and raises alerts and review tasks.
 
 Every function runs in the caller's session, takes `now` (tests move it) and returns plain values. Rewards of
 excluded (confirmed-fraud) users are left out of every measure, as they are left out of learning."""
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.models import (
@@ -24,6 +26,7 @@ from app.models import (
     DriftReport,
     Event,
     ExcludedUser,
+    Interaction,
     Item,
     JobRun,
     KpiSnapshot,
@@ -33,12 +36,12 @@ from app.models import (
     Reward,
     utcnow,
 )
-from app.services import audit, review
+from app.services import audit, job_requests, releases, review, webhooks
 from app.settings import Settings
 from feedback import anomalies, drift, kpis
 from feedback.review import validate_task
 
-ALL = "*"  # the model_version of KPIs over every version
+ALL = "*"  # the model_version of KPIs over every release
 SYSTEM = "system:monitoring"
 ANOMALIES = "anomalies"
 MAX_CONTEXT_FEATURES = 50  # context keys beyond these (by frequency) are not compared
@@ -67,14 +70,14 @@ def raise_alert(
     now: datetime | None = None,
 ) -> Raised:
     """An alert, unless the same one (kind, subject, detail) is still open: a check that finds the same
-    problem on every run keeps one open alert, not one per run."""
-    key = ":".join(filter(None, (kind, subject_type, subject_id, detail)))[:400]
-    open_id = s.exec(select(Alert.id).where(Alert.key == key, col(Alert.resolved_at).is_(None))).first()
+    problem on every run keeps one open alert, not one per run. A new alert is queued for the alert webhooks in
+    the same transaction."""
+    open_id = _open_alert(s, kind, subject_type, subject_id, detail)
     if open_id is not None:
         return Raised(open_id, False)
     alert = Alert(
         kind=kind,
-        key=key,
+        key=_alert_key(kind, subject_type, subject_id, detail),
         subject_type=subject_type,
         subject_id=subject_id[:256],
         severity=severity,
@@ -85,7 +88,17 @@ def raise_alert(
     )
     s.add(alert)
     s.flush()
+    webhooks.enqueue_alert(s, alert)
     return Raised(alert.id, True)
+
+
+def _alert_key(kind: str, subject_type: str, subject_id: str, detail: str = "") -> str:
+    return ":".join(filter(None, (kind, subject_type, subject_id, detail)))[:400]
+
+
+def _open_alert(s: Session, kind: str, subject_type: str, subject_id: str, detail: str = "") -> int | None:
+    key = _alert_key(kind, subject_type, subject_id, detail)
+    return s.exec(select(Alert.id).where(Alert.key == key, col(Alert.resolved_at).is_(None))).first()
 
 
 def open_alerts(s: Session, limit: int = 200) -> list[Alert]:
@@ -159,7 +172,17 @@ def _q(event: Event, item_id: str) -> float | None:
 
 # ---------------------------------------------------------------------------------------------- KPIs
 
-KPI_NAMES = ("ctr", "conversion", "mean_reward", "exploration_share", "poll_response_rate", "negative_hits", "auc", "f1")
+KPI_NAMES = (
+    "ctr",
+    "conversion",
+    "mean_reward",
+    "exploration_share",
+    "poll_response_rate",
+    "negative_hits",
+    "missed_items",
+    "auc",
+    "f1",
+)
 DESCRIPTIONS = {
     "ctr": "shown slots with a positive client reward, per shown slot",
     "conversion": "shown slots with a client reward at least the conversion value, per shown slot",
@@ -167,9 +190,11 @@ DESCRIPTIONS = {
     "exploration_share": "decisions whose first shown item was not the policy's own first choice",
     "poll_response_rate": "poll answers per poll shown (asks) for these decisions",
     "negative_hits": "poll answers about a recommended item that gave reward 0, per such answer",
+    "missed_items": "purchases of an item not recommended to the buyer in the lookback before, per purchase (overall only)",
     "auc": "ROC AUC of the chosen item's Q-value against its outcome (learned reward or poll answer > 0)",
     "f1": "F1 of Q-value >= 0.5 as the prediction of a positive outcome",
 }
+MISSED_LOOKBACK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -184,9 +209,19 @@ def _ratio(num: float, den: int) -> float | None:
 
 
 def measure_kpis(
-    s: Session, since: datetime, until: datetime, conversion_reward: float, bands: dict[str, kpis.Band]
+    s: Session,
+    since: datetime,
+    until: datetime,
+    conversion_reward: float,
+    bands: dict[str, kpis.Band],
+    *,
+    missed_lookback: timedelta = MISSED_LOOKBACK,
 ) -> dict[str, dict[str, Kpi]]:
-    """{model_version or ALL: {kpi: Kpi}} over the decisions logged in [since, until).
+    """{release label or ALL: {kpi: Kpi}} over the decisions logged in [since, until).
+
+    A decision counts for the release that served when it was made (releases.label: "v3#2"; the learner's own
+    version numbers move every few hundred rewards and would make meaningless groups); decisions before the first
+    recorded release count under ALL only.
 
     Definitions (the KPI page shows them too):
     - ctr: shown slots with a positive client reward / shown slots;
@@ -196,14 +231,22 @@ def measure_kpis(
     - poll_response_rate: poll answers / poll asks, for asks tied to these decisions (overall: all asks in the
       window, tied or not);
     - negative_hits: poll answers about a recommended item whose reward was 0 / poll answers about one;
+    - missed_items (overall only): purchase events in the window whose item was not in a shown slot of a
+      decision for the same user in the `missed_lookback` before the purchase / purchase events;
     - auc, f1: the chosen items' Q-values as predictions of a positive outcome (a learned reward > 0, or a poll
       answer about the item with reward > 0); F1 at Q >= 0.5. None while only one class was seen.
-    Rewards and answers of excluded users count nowhere."""
+    Rewards, answers and purchases of excluded users count nowhere."""
     excluded = _excluded(s)
     events = _events(s, since, until)
     by_id = {e.id: e for e in events}
-    versions = sorted({e.model_version for e in events})
-    groups = {ALL: None, **{v: v for v in versions}}
+    found = releases.spans(s, since, until)
+    release_of: dict[str, str] = {}
+    for event in events:
+        span = releases.release_at(found, event.created_at)
+        if span is not None:
+            release_of[event.id] = releases.label(span)
+    served = set(release_of.values())
+    groups = {ALL: None, **{label: label for label in map(releases.label, found) if label in served}}
 
     positive: set[tuple[str, str]] = set()
     converted: set[tuple[str, str]] = set()
@@ -220,31 +263,32 @@ def measure_kpis(
     ]
     asks = list(s.exec(select(PollAsk).where(col(PollAsk.asked_at) >= since, col(PollAsk.asked_at) < until)))
 
-    def version_of(event_id: str | None) -> str | None:
-        event = by_id.get(event_id) if event_id else None
-        return event.model_version if event else None
+    def release(event_id: str | None) -> str | None:
+        return release_of.get(event_id) if event_id else None
 
     out: dict[str, dict[str, Kpi]] = {}
-    for group, version in groups.items():
-        mine = [e for e in events if version is None or e.model_version == version]
+    for group, label in groups.items():
+        mine = [e for e in events if label is None or release_of.get(e.id) == label]
         shown = [(e.id, item) for e, item in _shown(mine, excluded)]
         values: dict[str, tuple[float | None, int]] = {
             "ctr": (_ratio(sum(k in positive for k in shown), len(shown)), len(shown)),
             "conversion": (_ratio(sum(k in converted for k in shown), len(shown)), len(shown)),
         }
-        rewards = [r.learn_value for r in learned if version is None or version_of(r.event_id) == version]
+        rewards = [r.learn_value for r in learned if label is None or release(r.event_id) == label]
         values["mean_reward"] = (float(np.mean(rewards)) if rewards else None, len(rewards))
         judged = [e for e in mine if e.policy_item_id and e.slots and e.user_id not in excluded]
         explored = sum(e.slots[0]["item_id"] != e.policy_item_id for e in judged)
         values["exploration_share"] = (_ratio(explored, len(judged)), len(judged))
-        my_asks = [a for a in asks if version is None or version_of(a.event_id) == version]
-        my_answers = [r for r in responses if version is None or version_of(r.event_id) == version]
+        my_asks = [a for a in asks if label is None or release(a.event_id) == label]
+        my_answers = [r for r in responses if label is None or release(r.event_id) == label]
         values["poll_response_rate"] = (_ratio(min(len(my_answers), len(my_asks)), len(my_asks)), len(my_asks))
         about_items = [r for r in my_answers if r.item_id and r.event_id in by_id and r.reward_value is not None]
         values["negative_hits"] = (_ratio(sum(r.reward_value == 0 for r in about_items), len(about_items)), len(about_items))
+        if label is None:
+            values["missed_items"] = missed_items(s, since, until, excluded, missed_lookback)
         scores, labels = [], []
         for r in [r for r in learned if r.event_id in by_id] + about_items:
-            if version is not None and version_of(r.event_id) != version:
+            if label is not None and release(r.event_id) != label:
                 continue
             q = _q(by_id[r.event_id], r.item_id)
             if q is not None:
@@ -257,35 +301,131 @@ def measure_kpis(
     return out
 
 
-def snapshot_kpis(s: Session, settings: Settings, now: datetime | None = None) -> tuple[int, list[int]]:
-    """Measure and store the KPIs; a red one raises an alert. (snapshots stored, new alert ids)."""
+def missed_items(
+    s: Session, since: datetime, until: datetime, excluded: set[str], lookback: timedelta = MISSED_LOOKBACK
+) -> tuple[float | None, int]:
+    """(share of purchases missed, purchases): purchase events in [since, until) whose item no decision showed
+    the buyer in the `lookback` before the purchase. Overall only: a purchase is not the answer to one release's
+    decision, so splitting it by release would blame whichever model served at the time."""
+    purchases = [
+        p
+        for p in s.exec(
+            select(Interaction.user_id, Interaction.item_id, Interaction.ts)
+            .where(
+                Interaction.type == "purchase",
+                col(Interaction.item_id).is_not(None),
+                col(Interaction.ts) >= since,
+                col(Interaction.ts) < until,
+            )
+            .order_by(col(Interaction.ts).desc())
+            .limit(MAX_EVENTS)
+        )
+        if p.user_id not in excluded
+    ]
+    if not purchases:
+        return None, 0
+    shown_at: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+    buyers = sorted({p.user_id for p in purchases})
+    for start in range(0, len(buyers), 1000):  # bounded IN lists
+        query = select(Event.user_id, Event.slots, Event.created_at).where(
+            col(Event.user_id).in_(buyers[start : start + 1000]),
+            col(Event.created_at) >= since - lookback,
+            col(Event.created_at) < until,
+        )
+        for user, slots, at in s.exec(query):
+            for slot in slots:
+                shown_at[(user, slot["item_id"])].append(at)
+    missed = sum(not any(p.ts - lookback <= at <= p.ts for at in shown_at.get((p.user_id, p.item_id), ())) for p in purchases)
+    return missed / len(purchases), len(purchases)
+
+
+def serving_release(s: Session, since: datetime, now: datetime) -> str | None:
+    """The label of the release serving at `now` (None before the first one)."""
+    found = releases.spans(s, since, now)
+    return releases.label(found[-1]) if found and found[-1].end is None else None
+
+
+@dataclass(frozen=True)
+class KpiRun:
+    stored: int  # KPI values stored
+    alerts: list[int]  # new alerts
+    actions: list[str]  # what the colours set off: "release v2#3: rollback to v1", "retrain requested", ...
+
+
+def snapshot_kpis(s: Session, settings: Settings, now: datetime | None = None) -> KpiRun:
+    """Measure and store the KPIs. Red raises an alert; red on a model KPI (feedback.kpis.MODEL_KPIS) of the
+    release that serves also takes it out of serving (releases.take_out_of_serving: the learner rolls back or
+    withdraws) and asks for a retrain, once per alert. Yellow on the serving release or overall asks for the next
+    snapshot sooner (`kpi_yellow_seconds`)."""
     now = now or utcnow()
+    since = now - timedelta(seconds=settings.kpi_window_seconds)
     bands = kpis.parse_bands(settings.kpi_bands)
-    measured = measure_kpis(s, now - timedelta(seconds=settings.kpi_window_seconds), now, settings.conversion_reward, bands)
-    stored, alerts = 0, []
-    for version, values in measured.items():
+    lookback = timedelta(seconds=settings.kpi_missed_lookback_seconds)
+    measured = measure_kpis(s, since, now, settings.conversion_reward, bands, missed_lookback=lookback)
+    serving = serving_release(s, since, now)
+    stored, alerts, actions, yellow = 0, [], [], []
+    for label, values in measured.items():
         for name, kpi in values.items():
-            s.add(KpiSnapshot(at=now, model_version=version, name=name, value=kpi.value, n=kpi.n, colour=kpi.colour))
+            s.add(KpiSnapshot(at=now, model_version=label, name=name, value=kpi.value, n=kpi.n, colour=kpi.colour))
             stored += 1
+            if kpi.colour == "yellow" and label in (ALL, serving):
+                yellow.append(f"{name} on {label}")
+    s.flush()
+    done = _take_out(s, serving, measured.get(serving, {}), actions) if serving else {}
+    for label, values in measured.items():
+        for name, kpi in values.items():
             if kpi.colour == "red":
-                band = bands[name]
-                who = "all model versions" if version == ALL else f"model {version}"
-                side = "below" if band.higher_is_better else "above"
-                raised = raise_alert(
-                    s,
-                    "kpi",
-                    "model",
-                    version,
-                    "red",
-                    f"{name} is {kpi.value:.3f} for {who}, {side} its red limit {band.red:g} (over {kpi.n})",
-                    {"kpi": name, "value": kpi.value, "n": kpi.n, "green": band.green, "red": band.red},
-                    detail=name,
-                    now=now,
-                )
+                raised = _red_kpi(s, bands[name], name, label, kpi, done.get(name) if label == serving else None, now)
                 if raised.created:
                     alerts.append(raised.id)
     s.flush()
-    return stored, alerts
+    if yellow and (closer := _closer_check(s, settings, yellow, now)):
+        actions.append(closer)
+    return KpiRun(stored, alerts, actions)
+
+
+def _take_out(s: Session, serving: str, values: dict[str, Kpi], actions: list[str]) -> dict[str, dict[str, Any]]:
+    """Red model KPIs of the serving release that have no open alert yet: take the release out of serving and ask
+    for a retrain, once for all of them (a later snapshot finding the same red waits for the learner). What was
+    done, per KPI, for its alert."""
+    red = [n for n in kpis.MODEL_KPIS if n in values and values[n].colour == "red"]
+    red = [n for n in red if _open_alert(s, "kpi", "model", serving, n) is None]
+    if not red:
+        return {}
+    reason = f"red {', '.join(red)} on {serving}"
+    taken = releases.take_out_of_serving(s, serving, reason)
+    retrain = job_requests.request_run(s, "retrain", reason)
+    if taken:
+        actions.append(f"release {serving}: {taken}")
+    actions.append(f"retrain requested ({reason})")
+    return {name: {"taken_out": taken or None, "retrain_run": retrain} for name in red}
+
+
+def _red_kpi(s: Session, band: kpis.Band, name: str, label: str, kpi: Kpi, done: dict[str, Any] | None, now: datetime) -> Raised:
+    who = "all model releases" if label == ALL else f"release {label}"
+    side = "below" if band.higher_is_better else "above"
+    message = f"{name} is {kpi.value:.3f} for {who}, {side} its red limit {band.red:g} (over {kpi.n})"
+    evidence: dict[str, Any] = {"kpi": name, "value": kpi.value, "n": kpi.n, "green": band.green, "red": band.red}
+    if done:
+        taken = done["taken_out"]
+        out = {"withdraw": "withdrawn to the fallback ranking"}.get(taken, f"taken out of serving ({taken})" if taken else "")
+        message += f"; {out + ', ' if out else ''}retrain requested (job run {done['retrain_run']})"
+        evidence |= done
+    return raise_alert(s, "kpi", "model", label, "red", message, evidence, detail=name, now=now)
+
+
+def _closer_check(s: Session, settings: Settings, yellow: list[str], now: datetime) -> str | None:
+    """Ask for a kpi-snapshot run `kpi_yellow_seconds` from now, unless one is requested already, the schedule comes as soon, or this snapshot came less than that
+    after the previous one (at most one closer check per `kpi_yellow_seconds`, whoever started it)."""
+    every = settings.kpi_yellow_seconds or max(1, settings.kpi_seconds // 4)
+    waiting = s.exec(select(JobRun.id).where(JobRun.job == "kpi-snapshot", JobRun.status == "requested")).first()
+    series = (KpiSnapshot.name == KPI_NAMES[0], KpiSnapshot.model_version == ALL)  # every snapshot has it (indexed)
+    previous = s.exec(select(func.max(KpiSnapshot.at)).where(*series, col(KpiSnapshot.at) < now)).one()
+    if every >= settings.kpi_seconds or waiting is not None or (previous and now - previous < timedelta(seconds=every)):
+        return None
+    at = now + timedelta(seconds=every)
+    job_requests.request_run(s, "kpi-snapshot", "yellow: " + ", ".join(yellow), not_before=at)
+    return f"next KPI check at {at:%H:%M:%S} (yellow)"
 
 
 @dataclass(frozen=True)
@@ -299,9 +439,14 @@ class Series:
 
 
 def kpi_versions(s: Session, since: datetime) -> list[str]:
-    """The model versions with snapshots since `since`, ALL first."""
+    """The releases ("v3#2") with snapshots since `since`, ALL first, then the newest release first."""
     found = set(s.exec(select(KpiSnapshot.model_version).where(col(KpiSnapshot.at) >= since).distinct()).all())
-    return [ALL, *sorted(found - {ALL})]
+    return [ALL, *sorted(found - {ALL}, key=_release_order, reverse=True)]
+
+
+def _release_order(label: str) -> tuple[int, str]:
+    number = label.rpartition("#")[2]
+    return (int(number) if number.isdigit() else -1, label)
 
 
 def kpi_series(s: Session, settings: Settings, since: datetime, model_version: str = ALL) -> list[Series]:
@@ -416,10 +561,42 @@ def scan_drops(s: Session, settings: Settings, now: datetime, result: ScanResult
             result.alerts.append(raised.id)
 
 
+def unseen_clicks(
+    s: Session, since: datetime, until: datetime, events: Sequence[Event], excluded: set[str]
+) -> dict[str, list[tuple[datetime, str]]]:
+    """Per user, the (time, item) of click events in [since, until) on an item the user had not been shown before
+    the click within the window: neither an impression event for (user, item) nor a recommendation showing it, at
+    or before the click's time. A person clicks what a page showed them; a click bot clicks item URLs it was never
+    served. Such a click answers no shown slot, so it is never also a reward of one."""
+    rows = s.exec(
+        select(Interaction.type, Interaction.user_id, Interaction.item_id, Interaction.ts)
+        .where(
+            col(Interaction.type).in_(("impression", "click")),
+            col(Interaction.item_id).is_not(None),
+            col(Interaction.ts) >= since,
+            col(Interaction.ts) < until,
+        )
+        .order_by(col(Interaction.ts))
+        .limit(MAX_EVENTS)
+    ).all()
+    seen: dict[tuple[str, str], datetime] = {}  # the first time the user was shown the item
+    for event, item in _shown(events, excluded):
+        seen.setdefault((event.user_id, item), event.created_at)
+    for kind, user, item, ts in rows:
+        if kind == "impression" and ts < seen.get((user, item), until):
+            seen[(user, item)] = ts
+    out: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for kind, user, item, ts in rows:
+        if kind == "click" and user not in excluded and not seen.get((user, item), until) <= ts:
+            out[user].append((ts, item))
+    return dict(out)
+
+
 def user_behaviour(s: Session, since: datetime, until: datetime) -> tuple[list[str], np.ndarray]:
-    """Users active in [since, until) (not excluded) and their behaviour in feedback.anomalies.BEHAVIOUR order:
-    positive client rewards per active minute, clicks without an impression (0 until interaction events are
-    taken in), positive rewards per shown slot, distinct items rewarded, burstiness of the reward times."""
+    """Users active in [since, until) (shown recommendations or clicking; not excluded) and their behaviour in
+    feedback.anomalies.BEHAVIOUR order. A user's clicks are the positive client rewards of shown slots plus the
+    clicks without an impression (see unseen_clicks): clicks per active minute, clicks without an impression,
+    positive rewards per shown slot, distinct items clicked, burstiness of the click times."""
     excluded = _excluded(s)
     events = _events(s, since, until)
     shown: dict[str, int] = defaultdict(int)
@@ -427,20 +604,31 @@ def user_behaviour(s: Session, since: datetime, until: datetime) -> tuple[list[s
     for event, _ in _shown(events, excluded):
         shown[event.user_id] += 1
         times[event.user_id].append(event.created_at.timestamp())
-    reward_times: dict[str, list[float]] = defaultdict(list)
+    rewarded: dict[str, int] = defaultdict(int)
+    click_times: dict[str, list[float]] = defaultdict(list)
     items: dict[str, set[str]] = defaultdict(set)
     for r in _client_rewards(s, [e.id for e in events], excluded):
         if r.value > 0:
-            reward_times[r.user_id].append(r.received_at.timestamp())
+            rewarded[r.user_id] += 1
+            click_times[r.user_id].append(r.received_at.timestamp())
             items[r.user_id].add(r.item_id)
-    users = sorted(shown)
+    unseen = unseen_clicks(s, since, until, events, excluded)
+    for user, clicks in unseen.items():
+        click_times[user] += [ts.timestamp() for ts, _ in clicks]
+        items[user].update(item for _, item in clicks)
+    users = sorted(set(shown) | set(unseen))
     rows = []
     for user in users:
-        stamps = times[user] + reward_times[user]
+        stamps = times[user] + click_times[user]
         minutes = max((max(stamps) - min(stamps)) / 60, 1.0)
-        clicks = len(reward_times[user])
         rows.append(
-            [clicks / minutes, 0.0, clicks / shown[user], float(len(items[user])), anomalies.burstiness(reward_times[user])]
+            [
+                len(click_times[user]) / minutes,
+                float(len(unseen.get(user, ()))),
+                rewarded[user] / shown[user] if shown[user] else 0.0,
+                float(len(items[user])),
+                anomalies.burstiness(click_times[user]),
+            ]
         )
     return users, np.asarray(rows, dtype=float).reshape(len(users), len(anomalies.BEHAVIOUR))
 
@@ -547,21 +735,26 @@ def window_features(s: Session, since: datetime, until: datetime) -> dict[str, l
     return dict(out)
 
 
-def scan_drift(s: Session, settings: Settings, now: datetime | None = None) -> tuple[list[DriftReport], list[int]]:
+def scan_drift(s: Session, settings: Settings, now: datetime | None = None) -> tuple[list[DriftReport], list[int], int | None]:
     """Compare the current window with the reference window before it, store one report per feature, raise an
-    alert per red feature. (reports, new alert ids)"""
+    alert per red feature, and ask for a retrain when a feature turned red (one without an open alert yet: a drift
+    that stays red after the retrain does not ask again every scan). (reports, new alert ids, requested run id)"""
     now = now or utcnow()
     current_start = now - timedelta(seconds=settings.drift_current_seconds)
     reference_start = current_start - timedelta(seconds=settings.drift_reference_seconds)
     reference = window_features(s, reference_start, current_start)
     current = window_features(s, current_start, now)
     rules = drift_rules(settings)
-    reports, alerts = [], []
+    compared = []
     for feature in sorted(set(reference) | set(current)):
         ref, cur = reference.get(feature, []), current.get(feature, [])
         if ref and cur and isinstance(ref[0], str) != isinstance(cur[0], str):
             ref, cur = [str(v) for v in ref], [str(v) for v in cur]
-        found = drift.compare(ref, cur, rules)
+        compared.append((feature, drift.compare(ref, cur, rules)))
+    turned = [f for f, found in compared if found.colour == "red" and _open_alert(s, "drift", "feature", f) is None]
+    retrain = job_requests.request_run(s, "retrain", f"drift red: {', '.join(turned)}") if turned else None
+    reports, alerts = [], []
+    for feature, found in compared:
         report = DriftReport(
             at=now,
             feature=feature[:128],
@@ -580,26 +773,29 @@ def scan_drift(s: Session, settings: Settings, now: datetime | None = None) -> t
         reports.append(report)
         if found.colour == "red":
             ks = f", KS {found.ks:.3f} (p {found.ks_p:.2g})" if found.ks is not None else ""
+            asked = f"; retrain requested (job run {retrain})" if feature in turned else ""
             raised = raise_alert(
                 s,
                 "drift",
                 "feature",
                 feature,
                 "red",
-                f"{feature} drifted: PSI {found.psi:.3f}{ks}, current {found.current_n} against reference {found.reference_n}",
+                f"{feature} drifted: PSI {found.psi:.3f}{ks}, current {found.current_n} against reference "
+                f"{found.reference_n}{asked}",
                 {
                     "psi": found.psi,
                     "ks": found.ks,
                     "ks_p": found.ks_p,
                     "reference_n": found.reference_n,
                     "current_n": found.current_n,
+                    "retrain_run": retrain if feature in turned else None,
                 },
                 now=now,
             )
             if raised.created:
                 alerts.append(raised.id)
     s.flush()
-    return reports, alerts
+    return reports, alerts, retrain
 
 
 def latest_drift(s: Session) -> list[DriftReport]:

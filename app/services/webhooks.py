@@ -1,5 +1,6 @@
-"""Webhooks on poll answers: admins point them at a URL, every answer stores one delivery per matching webhook in
-the answer's own transaction (the outbox), and `deliver_due` sends what is due, signed, with retries.
+"""Webhooks on poll answers and on alerts: admins point them at a URL, every answer (topic poll.response) and every
+new alert (topic alert) stores one delivery per matching webhook in its own transaction (the outbox), and
+`deliver_due` sends what is due, signed, with retries.
 
 Delivery is at least once: a delivery is claimed by a conditional update that counts the attempt and moves its
 next attempt a lease ahead, so two senders never send the same one at once, and a sender that dies mid-send
@@ -29,11 +30,13 @@ from sqlalchemy import Engine, case, func, update
 from sqlmodel import Session, col, select
 
 from app.db import write_session
-from app.models import Poll, PollResponse, Webhook, WebhookDelivery, utcnow
+from app.models import Alert, Poll, PollResponse, Webhook, WebhookDelivery, utcnow
 from app.settings import Settings
 from feedback.webhooks import Target, UrlRefused, check_url, next_retry, parse_url, sign
 
 EVENT = "poll.response"
+ALERT = "alert"
+TOPICS = (EVENT, ALERT)  # what a webhook receives: poll answers, or the alerts monitoring raises
 USER_AGENT = "feedloop-webhooks/1"
 BATCH = 100  # deliveries claimed per call
 SENDERS = 8  # deliveries sent at once, so that one slow receiver does not hold up the others
@@ -81,18 +84,33 @@ class Created:
 
 
 def create_webhook(
-    s: Session, url: str, *, created_by: str, poll_id: int | None = None, allow_private: bool = False, resolve: Resolve = resolve
+    s: Session,
+    url: str,
+    *,
+    created_by: str,
+    topic: str = EVENT,
+    poll_id: int | None = None,
+    allow_private: bool = False,
+    resolve: Resolve = resolve,
 ) -> Created:
-    """A webhook for one poll's answers (or every poll's, without `poll_id`), its URL checked now as it will be at
-    every send."""
+    """A webhook for one poll's answers (or every poll's, without `poll_id`), or for alerts (topic "alert", no
+    poll), its URL checked now as it will be at every send."""
     url = url.strip()
+    if topic not in TOPICS:
+        raise WebhookError(f"unknown topic {topic!r}: {' or '.join(TOPICS)}")
+    if topic == ALERT and poll_id is not None:
+        raise WebhookError("an alert webhook receives every alert: it takes no poll")
     vet_url(url, allow_private, resolve)
     if poll_id is not None and s.get(Poll, poll_id) is None:
         raise WebhookError(f"there is no poll {poll_id}")
-    same = select(Webhook).where(Webhook.url == url, Webhook.poll_id == poll_id, col(Webhook.disabled_at).is_(None))
+    same = select(Webhook).where(
+        Webhook.url == url, Webhook.topic == topic, Webhook.poll_id == poll_id, col(Webhook.disabled_at).is_(None)
+    )
     if s.exec(same).first() is not None:
-        raise WebhookError("an active webhook already sends these answers to this URL")
-    webhook = Webhook(url=url, secret=new_secret(), poll_id=poll_id, allow_private=allow_private, created_by=created_by)
+        raise WebhookError(f"an active webhook already sends these {'alerts' if topic == ALERT else 'answers'} to this URL")
+    webhook = Webhook(
+        url=url, secret=new_secret(), topic=topic, poll_id=poll_id, allow_private=allow_private, created_by=created_by
+    )
     s.add(webhook)
     s.flush()
     return Created(webhook.id, webhook.secret)
@@ -134,6 +152,7 @@ def rotate_secret(s: Session, webhook_id: int) -> str:
 class WebhookView:
     id: int
     url: str
+    topic: str
     poll_id: int | None
     poll_question: str | None
     allow_private: bool
@@ -171,6 +190,7 @@ def list_webhooks(s: Session) -> list[WebhookView]:
         WebhookView(
             w.id,
             w.url,
+            w.topic,
             w.poll_id,
             question,
             w.allow_private,
@@ -220,42 +240,61 @@ def poll_choices(s: Session) -> list[tuple[int, str]]:
 
 
 def enqueue_poll_response(s: Session, poll: Poll, response: PollResponse) -> None:
-    """One delivery per active webhook for this poll (or for every poll), in the caller's transaction: the answer
-    and its deliveries are stored together or not at all. The body is fixed now, so every retry sends the same
-    bytes with the same `id`."""
+    """One delivery per active poll-answer webhook for this poll (or for every poll), in the caller's transaction:
+    the answer and its deliveries are stored together or not at all."""
     webhooks = s.exec(
         select(Webhook.id).where(
-            col(Webhook.disabled_at).is_(None), (Webhook.poll_id == poll.id) | col(Webhook.poll_id).is_(None)
+            col(Webhook.disabled_at).is_(None),
+            Webhook.topic == EVENT,
+            (Webhook.poll_id == poll.id) | col(Webhook.poll_id).is_(None),
         )
     ).all()
     if not webhooks:
         return
     if response.id is None:
         s.flush()
+    poll_part = {"id": poll.id, "public_token": poll.public_token, "question": poll.question, "kind": poll.kind}
+    response_part = {
+        "id": response.id,
+        "respondent_id": response.respondent_id,
+        "answer": response.answer,
+        "event_id": response.event_id,
+        "item_id": response.item_id,
+        "reward_value": response.reward_value,
+        "created_at": response.created_at.isoformat(),
+    }
+    _enqueue(s, webhooks, EVENT, {"poll": poll_part, "response": response_part})
+
+
+def enqueue_alert(s: Session, alert: Alert) -> None:
+    """One delivery per active alert webhook for a new alert, in the transaction that raised it (the same outbox
+    as poll answers: same signature, retries and address checks). The body's `alert` holds the alert's fields."""
+    webhooks = s.exec(select(Webhook.id).where(col(Webhook.disabled_at).is_(None), Webhook.topic == ALERT)).all()
+    if not webhooks:
+        return
+    alert_part = {
+        "id": alert.id,
+        "kind": alert.kind,
+        "severity": alert.severity,
+        "subject_type": alert.subject_type,
+        "subject_id": alert.subject_id,
+        "message": alert.message,
+        "evidence": alert.evidence,
+        "review_task_id": alert.review_task_id,
+        "created_at": alert.created_at.isoformat(),
+    }
+    _enqueue(s, webhooks, ALERT, {"alert": alert_part})
+
+
+def _enqueue(s: Session, webhooks: list[int], event: str, data: dict) -> None:
+    """The body is fixed now, so every retry sends the same bytes with the same `id` (the delivery's)."""
     now = utcnow()
     for webhook_id in webhooks:
-        delivery = WebhookDelivery(webhook_id=webhook_id, event=EVENT, body="", next_attempt_at=now, created_at=now)
+        delivery = WebhookDelivery(webhook_id=webhook_id, event=event, body="", next_attempt_at=now, created_at=now)
         s.add(delivery)
         s.flush()  # the delivery's id is the body's id
-        delivery.body = json.dumps(_payload(delivery, poll, response), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _payload(delivery: WebhookDelivery, poll: Poll, response: PollResponse) -> dict:
-    return {
-        "type": EVENT,
-        "id": f"whd_{delivery.id}",
-        "created_at": delivery.created_at.isoformat(),
-        "poll": {"id": poll.id, "public_token": poll.public_token, "question": poll.question, "kind": poll.kind},
-        "response": {
-            "id": response.id,
-            "respondent_id": response.respondent_id,
-            "answer": response.answer,
-            "event_id": response.event_id,
-            "item_id": response.item_id,
-            "reward_value": response.reward_value,
-            "created_at": response.created_at.isoformat(),
-        },
-    }
+        body = {"type": event, "id": f"whd_{delivery.id}", "created_at": delivery.created_at.isoformat(), **data}
+        delivery.body = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _pending() -> tuple:

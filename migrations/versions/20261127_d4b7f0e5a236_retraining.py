@@ -57,6 +57,9 @@ def upgrade() -> None:
     with op.batch_alter_table('shadow_decisions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_shadow_decisions_version'), ['version'], unique=False)
 
+    with op.batch_alter_table('interactions', schema=None) as batch_op:
+        batch_op.create_index('ix_interactions_type_ts', ['type', 'ts'], unique=False)
+
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('trigger', sa.String(length=128), nullable=False, server_default=''))
 
@@ -70,6 +73,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('interactions', schema=None) as batch_op:
+        batch_op.drop_index('ix_interactions_type_ts')
+
     with op.batch_alter_table('webhooks', schema=None) as batch_op:
         batch_op.drop_column('topic')
 

@@ -47,3 +47,23 @@ def test_add_list_run_rotate_and_disable(ready, config, receiver):
     assert "webhook 1 is disabled" in ready("webhooks", "disable", "1", ok=False).output
     assert "no webhook 7" in ready("webhooks", "rotate-secret", "7", ok=False).output
     engine.dispose()
+
+
+def test_an_alert_webhook_gets_every_new_alert(ready, config, receiver):
+    from app.db import write_session
+    from app.services.monitoring import raise_alert
+
+    assert "takes no poll" in ready("webhooks", "add", receiver.url, "--topic", "alert", "--poll", "1", ok=False).output
+    assert "Invalid value for '--topic'" in ready("webhooks", "add", receiver.url, "--topic", "alerts", ok=False).output
+    added = ready("webhooks", "add", receiver.url, "--topic", "alert", "--allow-private")
+    assert f"created webhook 1: alerts go to {receiver.url}" in added.stdout
+    receiver.secret = added.stdout.strip().splitlines()[-1]
+    assert f"1\t{receiver.url}\talerts\tactive\tpending 0" in ready("webhooks", "list").output
+
+    app = bare_app(config)
+    with write_session(app.extensions["db_engine"]) as s:
+        raise_alert(s, "kpi", "model", "v1#1", "red", "auc is 0.600 for release v1#1")
+    assert ready("jobs", "run", "webhooks").output.strip() == "webhooks: ok: delivered 1, to retry 0, given up 0"
+    [got] = receiver.received
+    assert got["verified"] and receiver.bodies()[0]["alert"]["message"] == "auc is 0.600 for release v1#1"
+    app.extensions["db_engine"].dispose()

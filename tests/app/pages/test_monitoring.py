@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from app.models import Alert, AuditEntry, JobRun, utcnow
 from app.services import monitoring
-from tests.app.services.test_monitoring import decision, reward, session, store
+from tests.app.services.test_monitoring import decision, release, reward, session, store
 from tests.helpers import csrf_token, make_user, sign_in
 
 
@@ -23,9 +23,12 @@ def admin(app):
     return client
 
 
-def test_the_page_shows_kpis_with_bands_drift_and_open_alerts(bare):
+def test_the_page_shows_kpis_per_release_with_bands_drift_and_open_alerts(bare):
     now = utcnow()
+    old = release(bare, "v0", now - timedelta(days=2), "initial")
+    serving = release(bare, "v3", now - timedelta(minutes=30))
     events = [decision(f"u{n}", ["i1", "i2"], now - timedelta(minutes=n + 1)) for n in range(10)]
+    events.append(decision("u0", ["i1"], now - timedelta(hours=1, minutes=30)))  # served by the older release
     store(bare, *events, reward(events[0], "i1", 0.3))
     with session(bare) as s:
         monitoring.snapshot_kpis(s, bare.config["FEEDLOOP"], now=now - timedelta(hours=1))
@@ -41,15 +44,21 @@ def test_the_page_shows_kpis_with_bands_drift_and_open_alerts(bare):
     specs = [json.loads(html_lib.unescape(c)) for c in re.findall(r"data-chart='([^']*)'", html)]
     charts = {spec["datasets"][0]["label"]: spec for spec in specs}
     conversion = charts["conversion"]
-    assert conversion["datasets"][0]["data"] == [None, 0.0]  # an hour ago the window held no decision yet
+    assert conversion["datasets"][0]["data"] == [0.0, 0.0]
     assert [d["label"] for d in conversion["datasets"][1:]] == ["green limit", "red limit"]
     assert conversion["datasets"][2]["data"] == [0.1, 0.1]
     assert len(charts["ctr"]["datasets"]) == 1  # no band: reported, not judged
     assert "context.device" in html and "Monitoring" in html and 'href="/monitoring/jobs"' in html
-    assert 'href="/monitoring/?days=7&amp;version=v1"' in html and "KPIs, all model versions" in html
-    v1 = client.get("/monitoring/?version=v1&days=1").get_data(as_text=True)
-    assert "KPIs, model v1" in v1 and "data-chart" in v1
-    assert "KPIs, all model versions" in client.get("/monitoring/?version=nope").get_data(as_text=True)
+    assert "KPIs, all releases" in html
+    releases_nav = html.split('aria-label="releases"')[1].split("</nav>")[0]
+    links = re.findall(r'href="/monitoring/\?days=7&amp;version=([^"]+)"', releases_nav)
+    assert links == ["*", serving.replace("#", "%23"), old.replace("#", "%23")]  # all, then the newest release
+    assert f"{serving} ●</a>" in html and f"{old} ●" not in html  # the one serving now is marked
+    now_serving = client.get(f"/monitoring/?version={serving.replace('#', '%23')}&days=1").get_data(as_text=True)
+    assert f'KPIs, release {serving} <span class="badge">serving</span>' in now_serving and "data-chart" in now_serving
+    older = client.get(f"/monitoring/?version={old.replace('#', '%23')}").get_data(as_text=True)
+    assert f"KPIs, release {old}</h2>" in older
+    assert "KPIs, all releases" in client.get("/monitoring/?version=nope").get_data(as_text=True)
 
 
 def test_resolving_an_alert_needs_csrf_and_is_audited(bare):
@@ -85,7 +94,7 @@ def test_the_jobs_page_lists_every_job_and_runs_one_now(bare):
             and s.exec(select(AuditEntry).where(AuditEntry.action == "run_job")).one().subject_id == "kpi-snapshot"
         )
     html = client.get("/monitoring/jobs").get_data(as_text=True)
-    assert "stored 8 KPI values" in html and 'class="run-status ok"' in html
+    assert "stored 9 KPI values" in html and 'class="run-status ok"' in html
 
 
 def test_reviewers_cannot_open_monitoring(bare):

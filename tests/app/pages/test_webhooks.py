@@ -105,6 +105,21 @@ def test_a_private_address_needs_the_checkbox(people, admin):
     assert hooks(people) == []
 
 
+def test_an_admin_adds_an_alert_webhook(people, admin):
+    page = admin.get("/webhooks/").get_data(as_text=True)
+    assert '<option value="alert"' in page
+    poll = make_poll(people.extensions["db_engine"])
+    refused = add(admin, topic="alert", poll_id=str(poll.id), allow_private="on")
+    assert refused.status_code == 422 and "takes no poll" in refused.get_data(as_text=True)
+    assert add(admin, topic="everything", allow_private="on").status_code == 422
+    created = add(admin, topic="alert", allow_private="on")
+    assert created.status_code == 201
+    [hook] = hooks(people)
+    assert (hook.topic, hook.poll_id) == ("alert", None) and secret_on(created.get_data(as_text=True)) == hook.secret
+    listed = admin.get("/webhooks/").get_data(as_text=True)
+    assert "<td>alerts</td>" in listed
+
+
 def test_a_webhook_for_one_poll_lists_its_question_escaped(people, admin):
     poll = make_poll(people.extensions["db_engine"], "<script>alert(1)</script> useful?")
     page = admin.get("/webhooks/").get_data(as_text=True)

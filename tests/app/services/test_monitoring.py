@@ -10,8 +10,22 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from app.models import Alert, AuditEntry, DriftReport, Event, Item, KpiSnapshot, PollAsk, PollResponse, ReviewTask, Reward, utcnow
-from app.services import monitoring
+from app.models import (
+    Alert,
+    AuditEntry,
+    DriftReport,
+    Event,
+    Interaction,
+    Item,
+    JobRun,
+    KpiSnapshot,
+    PollAsk,
+    PollResponse,
+    ReviewTask,
+    Reward,
+    utcnow,
+)
+from app.services import monitoring, releases
 from app.settings import Settings
 from bandit.features import Candidate, Shared
 
@@ -77,13 +91,24 @@ def session(app) -> Session:
 # ---------------------------------------------------------------------------------------------- KPIs
 
 
-def kpi_log(app) -> None:
-    """v1: 2 decisions × 2 slots, one click (0.3) and one purchase (1.0); the second decision explored.
-    v2: 1 decision × 2 slots, nothing. Poll: 2 asks on v1's decisions, 1 answer rejecting a recommended item."""
+def release(app, version: str, at: datetime, kind: str = "promotion") -> str:
+    """Record a release as the learner does; its KPI label ("v2#3")."""
+    with session(app) as s:
+        release_id = releases.record(s, version, kind, at=at)
+        s.commit()
+    return f"{version}#{release_id}"
+
+
+def kpi_log(app) -> tuple[str, str]:
+    """Release 1 (v1): 2 decisions × 2 slots, one click (0.3) and one purchase (1.0); the second decision explored.
+    Release 2 (v2): 1 decision × 2 slots, nothing. Poll: 2 asks on release 1's decisions, 1 answer rejecting a
+    recommended item. The decisions carry the learner's own version numbers (v7, v8), which KPIs do not group by."""
+    first = release(app, "v1", NOW - timedelta(hours=3), "initial")
+    second = release(app, "v2", NOW - timedelta(minutes=25))
     at = NOW - timedelta(minutes=30)
-    a = decision("u1", ["i1", "i2"], at, qs={"i1": 0.9, "i2": 0.2})
-    b = decision("u2", ["i3", "i4"], at, policy="i4", qs={"i3": 0.1, "i4": 0.7})
-    c = decision("u3", ["i1", "i2"], at, version="v2")
+    a = decision("u1", ["i1", "i2"], at, version="v7", qs={"i1": 0.9, "i2": 0.2})
+    b = decision("u2", ["i3", "i4"], at, version="v8", policy="i4", qs={"i3": 0.1, "i4": 0.7})
+    c = decision("u3", ["i1", "i2"], at + timedelta(minutes=10), version="v8")
     store(
         app,
         a,
@@ -103,6 +128,7 @@ def kpi_log(app) -> None:
             )
         )
         s.commit()
+    return first, second
 
 
 def _poll(s: Session) -> int:
@@ -116,11 +142,12 @@ def _poll(s: Session) -> int:
     return poll.id
 
 
-def test_kpis_follow_their_definitions(bare):
-    kpi_log(bare)
+def test_kpis_follow_their_definitions_per_release(bare):
+    first, second = kpi_log(bare)
     with session(bare) as s:
         measured = monitoring.measure_kpis(s, NOW - timedelta(hours=1), NOW, 1.0, monitoring.kpis.DEFAULT_BANDS)
-    v1, v2, overall = measured["v1"], measured["v2"], measured[monitoring.ALL]
+    assert list(measured) == [monitoring.ALL, first, second]
+    v1, v2, overall = measured[first], measured[second], measured[monitoring.ALL]
     assert (v1["ctr"].value, v1["ctr"].n) == (0.5, 4)  # i1 and i2 of decision a
     assert v1["conversion"].value == 0.25 and v1["conversion"].colour == "green"
     assert v1["mean_reward"].value == pytest.approx(0.5)  # learned: 1.0 and 0.0
@@ -133,40 +160,94 @@ def test_kpis_follow_their_definitions(bare):
     assert overall["ctr"].value == pytest.approx(2 / 6)
     assert overall["negative_hits"].colour == "red"
     assert overall["mean_reward"].n == 3
+    assert "missed_items" not in v1 and overall["missed_items"] == monitoring.Kpi(None, 0, "unknown")  # no purchases
+
+
+def test_decisions_before_the_first_release_count_overall_only(bare):
+    early = decision("u1", ["i1"], NOW - timedelta(minutes=50))
+    late = decision("u2", ["i1"], NOW - timedelta(minutes=10))
+    store(bare, early, late, reward(early, "i1", 1.0))
+    label = release(bare, "v0", NOW - timedelta(minutes=30), "initial")
+    with session(bare) as s:
+        measured = monitoring.measure_kpis(s, NOW - timedelta(hours=1), NOW, 1.0, monitoring.kpis.DEFAULT_BANDS)
+    assert list(measured) == [monitoring.ALL, label]
+    assert (measured[monitoring.ALL]["ctr"].value, measured[monitoring.ALL]["ctr"].n) == (0.5, 2)
+    assert (measured[label]["ctr"].value, measured[label]["ctr"].n) == (0.0, 1)
 
 
 def test_a_snapshot_stores_every_kpi_and_a_red_one_alerts_once(bare):
-    kpi_log(bare)
+    first, second = kpi_log(bare)
     config = settings(bare, kpi_window_seconds=3600)
     with session(bare) as s:
-        stored, alerts = monitoring.snapshot_kpis(s, config, now=NOW)
+        run = monitoring.snapshot_kpis(s, config, now=NOW)
         s.commit()
-        again, alerts_again = monitoring.snapshot_kpis(s, config, now=NOW + timedelta(minutes=15))
+        again = monitoring.snapshot_kpis(s, config, now=NOW + timedelta(minutes=15))
         s.commit()
-        assert stored == again == 3 * len(monitoring.KPI_NAMES)
-        assert alerts and alerts_again == []  # still open: not raised again
+        # every KPI overall, and every one but missed_items (overall only) for each release
+        assert run.stored == again.stored == 3 * len(monitoring.KPI_NAMES) - 2
+        assert run.alerts and again.alerts == []  # still open: not raised again
         keys = sorted(a.key for a in s.exec(select(Alert)))
-        assert "kpi:model:v1:negative_hits" in keys and "kpi:model:v2:conversion" in keys
-        assert "kpi:model:v1:conversion" not in keys
+        assert f"kpi:model:{first}:negative_hits" in keys and f"kpi:model:{second}:conversion" in keys
+        assert f"kpi:model:{first}:conversion" not in keys
+        assert "releases" in s.exec(select(Alert).where(Alert.key == "kpi:model:*:negative_hits")).one().message
         series = {x.name: x for x in monitoring.kpi_series(s, config, NOW - timedelta(days=1))}
         assert series["ctr"].values == [pytest.approx(2 / 6)] * 2 and series["negative_hits"].colour == "red"
         assert series["negative_hits"].band.red == 0.05 and series["ctr"].band is None
         assert (
-            s.exec(select(KpiSnapshot).where(KpiSnapshot.name == "auc", KpiSnapshot.model_version == "v2")).first().value is None
+            s.exec(select(KpiSnapshot).where(KpiSnapshot.name == "auc", KpiSnapshot.model_version == second)).first().value
+            is None
         )
+        assert monitoring.kpi_versions(s, NOW - timedelta(days=1)) == [monitoring.ALL, second, first]
 
 
 def test_configured_bands_change_the_colours(bare):
-    kpi_log(bare)
+    first, _ = kpi_log(bare)
     config = settings(bare, kpi_window_seconds=3600, kpi_bands="conversion=0.5:0.3,negative_hits=1:1")
     with session(bare) as s:
         monitoring.snapshot_kpis(s, config, now=NOW)
-        colours = {r.name: r.colour for r in s.exec(select(KpiSnapshot).where(KpiSnapshot.model_version == "v1"))}
+        colours = {r.name: r.colour for r in s.exec(select(KpiSnapshot).where(KpiSnapshot.model_version == first))}
     assert colours["conversion"] == "red" and colours["negative_hits"] == "green" and colours["ctr"] == "unknown"
     with pytest.raises(ValidationError, match="unknown KPI"):
         Settings(home=bare.config["FEEDLOOP"].home, kpi_bands="ctr=0.1:0.05")
     with pytest.raises(ValidationError, match="good side"):
         Settings(home=bare.config["FEEDLOOP"].home, kpi_bands="auc=0.5:0.9")
+
+
+def purchase(user: str, item: str, at: datetime, kind: str = "purchase") -> Interaction:
+    return Interaction(type=kind, user_id=user, item_id=item, ts=at)
+
+
+def test_missed_items_are_purchases_of_items_not_recommended_to_the_buyer_before(bare):
+    from app.models import ExcludedUser
+
+    store(
+        bare,
+        decision("u1", ["i1", "i5"], NOW - timedelta(minutes=40)),
+        decision("u1", ["i2"], NOW - timedelta(days=2)),  # before the window, inside the 7-day lookback
+        decision("u3", ["i3"], NOW - timedelta(minutes=5)),  # shown after u3 bought it
+        decision("u4", ["i4"], NOW - timedelta(days=10)),  # beyond the lookback
+        purchase("u1", "i1", NOW - timedelta(minutes=30)),  # recommended: not missed
+        purchase("u1", "i2", NOW - timedelta(minutes=30)),  # recommended two days ago: not missed
+        purchase("u2", "i1", NOW - timedelta(minutes=30)),  # shown to u1, not to u2: missed
+        purchase("u3", "i3", NOW - timedelta(minutes=20)),  # missed
+        purchase("u4", "i4", NOW - timedelta(minutes=20)),  # missed
+        purchase("bot", "i9", NOW - timedelta(minutes=20)),  # excluded user: not counted
+        purchase("u5", "i7", NOW - timedelta(minutes=20), kind="click"),  # not a purchase
+        purchase("u5", "i7", NOW - timedelta(hours=2)),  # before the window
+        ExcludedUser(user_id="bot", reason="confirmed"),
+    )
+    config = settings(bare, kpi_window_seconds=3600)
+    with session(bare) as s:
+        monitoring.snapshot_kpis(s, config, now=NOW)
+        s.commit()
+        row = s.exec(select(KpiSnapshot).where(KpiSnapshot.name == "missed_items")).one()  # overall only
+        assert (row.model_version, row.value, row.n, row.colour) == (monitoring.ALL, 0.6, 5, "red")
+        alert = s.exec(select(Alert).where(Alert.key == "kpi:model:*:missed_items")).one()
+        assert alert.message == "missed_items is 0.600 for all model releases, above its red limit 0.1 (over 5)"
+        tight = monitoring.measure_kpis(
+            s, NOW - timedelta(hours=1), NOW, 1.0, monitoring.kpis.DEFAULT_BANDS, missed_lookback=timedelta(hours=1)
+        )
+    assert tight[monitoring.ALL]["missed_items"].value == 0.8  # the purchase recommended two days ago is missed too
 
 
 def test_resolving_an_alert_is_audited_and_lets_it_be_raised_again(bare):
@@ -280,7 +361,7 @@ def test_an_injected_fraud_like_user_reaches_the_queue_and_ordinary_users_do_not
         task = s.exec(select(ReviewTask).where(ReviewTask.subject_type == "user")).one()
         assert (task.queue, task.subject_id, task.created_by) == ("anomalies", "bot", "system:monitoring")
         assert task.evidence["behaviour"]["reward_rate"] == 1.0
-        assert task.evidence["behaviour"]["clicks_without_impression"] == 0.0  # until interaction events exist
+        assert task.evidence["behaviour"]["clicks_without_impression"] == 0.0  # its app reports no click events
         alert = s.exec(select(Alert).where(Alert.kind == "fraud_like")).one()
         assert alert.review_task_id == task.id and alert.evidence["population_median"]["reward_rate"] < 0.5
     assert flagged_users(bare, config) == []  # still waiting for a reviewer: not enqueued again
@@ -314,32 +395,98 @@ def test_excluded_users_are_left_out_and_a_small_population_gets_no_verdict(bare
     assert flagged_users(bare, settings(bare, anomaly_hours=24, fraud_min_users=100)) == []
 
 
+def test_clicks_without_an_impression_are_counted_per_user(bare):
+    at = NOW - timedelta(hours=1)
+    shown = decision("a", ["i3"], at)
+    store(
+        bare,
+        shown,
+        purchase("a", "i1", at, kind="impression"),
+        purchase("a", "i1", at + timedelta(seconds=5), kind="click"),  # after its impression
+        purchase("a", "i2", at + timedelta(seconds=6), kind="click"),  # never shown
+        purchase("a", "i3", at + timedelta(seconds=7), kind="click"),  # shown by a recommendation
+        purchase("a", "i4", at + timedelta(seconds=8), kind="click"),  # its impression came later
+        purchase("a", "i4", at + timedelta(seconds=9), kind="impression"),
+        purchase("b", "i1", at + timedelta(seconds=9), kind="click"),  # a's impression is not b's
+        purchase("c", "i5", NOW - timedelta(days=2), kind="impression"),  # before the window
+        purchase("c", "i5", at, kind="click"),
+    )
+    with session(bare) as s:
+        events = list(s.exec(select(Event)))
+        unseen = monitoring.unseen_clicks(s, NOW - timedelta(days=1), NOW, events, set())
+        assert {user: sorted(item for _, item in clicks) for user, clicks in unseen.items()} == {
+            "a": ["i2", "i4"],
+            "b": ["i1"],
+            "c": ["i5"],
+        }
+        users, rows = monitoring.user_behaviour(s, NOW - timedelta(days=1), NOW)
+    column = monitoring.anomalies.BEHAVIOUR.index("clicks_without_impression")
+    assert users == ["a", "b", "c"] and list(rows[:, column]) == [2.0, 1.0, 1.0]  # b and c clicked, never shown
+
+
+def clicks(rows: list, seed: int) -> list:
+    """The click events an app reports beside the recommendations' rewards: one per positive reward, and now
+    and then a click on an item found some other way (search, a link), with no impression recorded."""
+    rng = np.random.default_rng(seed)
+    events = {r.id: r for r in rows if isinstance(r, Event)}
+    out = [purchase(r.user_id, r.item_id, r.received_at, kind="click") for r in rows if isinstance(r, Reward) and r.value > 0]
+    for event in events.values():
+        if rng.random() < 0.1:
+            out.append(purchase(event.user_id, f"x{rng.integers(1000)}", event.created_at + timedelta(minutes=2), kind="click"))
+    return out
+
+
+def test_a_click_fraud_user_clicking_items_it_was_never_shown_is_flagged(bare):
+    """An ordinary-looking user (a few visits a day) whose app reports 120 clicks on items it was never shown."""
+    rows = population(seed=4, fraud=False)
+    rng = np.random.default_rng(9)
+    for visit in range(4):
+        at = NOW - timedelta(hours=3 * visit + 1)
+        rows.append(decision("clicker", [f"i{k}" for k in rng.permutation(20)[:3]], at))
+    unseen = [purchase("clicker", f"z{n}", NOW - timedelta(hours=5, seconds=-29 * n), kind="click") for n in range(120)]
+    store(bare, *rows, *clicks(rows, seed=4), *unseen)
+    assert flagged_users(bare, settings(bare, anomaly_hours=24)) == ["clicker"]
+    with session(bare) as s:
+        task = s.exec(select(ReviewTask).where(ReviewTask.subject_type == "user")).one()
+        assert task.subject_id == "clicker" and task.evidence["behaviour"]["clicks_without_impression"] == 120.0
+
+
 def test_ordinary_users_are_rarely_flagged():
     """The false-positive rate of the detector on ordinary simulated users (no database: the behaviour rows as
-    user_behaviour computes them), over several populations."""
+    user_behaviour computes them), over several populations, each with a reward bot and a click bot in it."""
     flagged = total = 0
-    for seed in range(4):
+    for seed in range(8):
         users, rows = _simulated_behaviour(seed)
         flags = [f for f in monitoring.anomalies.fraud_like(users, rows, contamination=0.01) if -f.score >= 0.8]
-        flagged += sum(f.user_id != "bot" for f in flags)
-        total += len(users) - 1
-        assert "bot" in {f.user_id for f in flags}
-    assert flagged / total <= 0.005
+        flagged += sum(f.user_id not in ("bot", "clicker") for f in flags)
+        total += len(users) - 2
+        assert {"bot", "clicker"} <= {f.user_id for f in flags}
+    assert flagged / total <= 0.005  # measured: 0 of 1,600
 
 
 def _simulated_behaviour(seed: int) -> tuple[list[str], np.ndarray]:
+    """200 ordinary users (a few visits a day, a click on 15% of what they are shown, and now and then a click on
+    an item found some other way); a bot rewarding everything it is shown within a second, every minute for an
+    hour; a clicker visiting like everybody else whose app reports 120 clicks on items it was never shown."""
     rng = np.random.default_rng(seed)
     users, rows = [], []
-    for u in range(200):
-        visits = int(rng.integers(2, 7))
+
+    def behaviour(visits: int, unseen: int, spread: float = 80_000) -> list[float]:
         shown = 3 * visits
-        clicks = int(rng.binomial(shown, 0.15))
-        times = np.sort(rng.uniform(0, 80_000, clicks))
+        rewarded = int(rng.binomial(shown, 0.15))
+        times = np.sort(np.concatenate([rng.uniform(0, 80_000, rewarded), rng.uniform(0, spread, unseen)]))
+        clicks = len(times)
         span = max((times[-1] - times[0]) / 60 if clicks > 1 else 0, 1.0) if clicks else 1.0
         minutes = max(span, rng.uniform(10, 1300))
-        distinct = len(set(rng.integers(0, 20, clicks)))
+        distinct = len(set(rng.integers(0, 20, rewarded))) + unseen
+        return [clicks / minutes, float(unseen), rewarded / shown, distinct, monitoring.anomalies.burstiness(times)]
+
+    for u in range(200):
+        visits = int(rng.integers(2, 7))
         users.append(f"user{u}")
-        rows.append([clicks / minutes, 0.0, clicks / shown, distinct, monitoring.anomalies.burstiness(times)])
+        rows.append(behaviour(visits, int(rng.binomial(visits, 0.1))))
+    users.append("clicker")
+    rows.append(behaviour(4, 120, spread=3600))
     users.append("bot")
     times = np.array([m * 60 + 0.3 * n for m in range(60) for n in range(1, 4)])
     rows.append([180 / 60, 0.0, 1.0, 20.0, monitoring.anomalies.burstiness(times)])
@@ -367,12 +514,16 @@ def drift_log(app, shift: float, end: datetime = NOW) -> None:
     store(app, *rows)
 
 
-def test_a_synthetic_shift_turns_drift_red_and_alerts(bare):
+def test_a_synthetic_shift_turns_drift_red_alerts_and_asks_for_a_retrain(bare):
     drift_log(bare, shift=2.0)
     config = settings(bare, drift_current_seconds=3600, drift_reference_seconds=3600)
     with session(bare) as s:
-        reports, alerts = monitoring.scan_drift(s, config, now=NOW)
+        reports, alerts, retrain = monitoring.scan_drift(s, config, now=NOW)
         s.commit()
+        run = s.get(JobRun, retrain)
+        assert (run.job, run.status, run.trigger) == ("retrain", "requested", "drift red: context.age")
+        alert = s.exec(select(Alert)).one()
+        assert f"retrain requested (job run {retrain})" in alert.message and alert.evidence["retrain_run"] == retrain
         by_feature = {r.feature: r for r in reports}
         assert by_feature["context.age"].colour == "red" and by_feature["context.age"].ks > 0.5
         assert by_feature["context.device"].colour == "green" and by_feature["context.device"].ks is None
@@ -382,11 +533,17 @@ def test_a_synthetic_shift_turns_drift_red_and_alerts(bare):
         assert [a.subject_id for a in s.exec(select(Alert))] == ["context.age"] and len(alerts) == 1
         assert [r.feature for r in monitoring.latest_drift(s)] == sorted(by_feature)
         assert len(s.exec(select(DriftReport)).all()) == len(reports)
+        # the next scan finds the same red with its alert still open: no second alert, no second retrain
+        s.exec(select(JobRun)).one().status = "ok"  # the retrain ran
+        s.commit()
+        assert monitoring.scan_drift(s, config, now=NOW)[1:] == ([], None)
+        assert len(s.exec(select(JobRun)).all()) == 1
 
 
 def test_no_shift_stays_green(bare):
     drift_log(bare, shift=0.0)
     config = settings(bare, drift_current_seconds=3600, drift_reference_seconds=3600)
     with session(bare) as s:
-        reports, alerts = monitoring.scan_drift(s, config, now=NOW)
-    assert alerts == [] and {r.colour for r in reports} <= {"green", "yellow", "insufficient"}
+        reports, alerts, retrain = monitoring.scan_drift(s, config, now=NOW)
+        assert s.exec(select(JobRun)).all() == []
+    assert alerts == [] and retrain is None and {r.colour for r in reports} <= {"green", "yellow", "insufficient"}
