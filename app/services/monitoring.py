@@ -491,30 +491,44 @@ def _sig(value: float, digits: int = 2) -> float:
     return round(value, digits - 1 - int(math.floor(math.log10(abs(value)))))
 
 
-def hourly_rates(s: Session, since: datetime, hours: int, min_shown: int) -> tuple[list[datetime], dict[str, list[float | None]]]:
-    """Per hour from `since`: reward rate (shown slots with a positive client reward / shown slots) of every
-    item ("item:<id>"), category ("category:<name>") and of everything ("overall"); None for an hour with
-    fewer than `min_shown` slots shown."""
+Rates = dict[str, dict[str, list[float | None]]]  # group -> metric -> one value per hour
+
+
+def hourly_rates(s: Session, since: datetime, hours: int, min_shown: int) -> tuple[list[datetime], Rates]:
+    """Per hour from `since`, of every item ("item:<id>"), category ("category:<name>") and of everything
+    ("overall"): the reward rate (shown slots with a positive client reward / shown slots) and, where apps send
+    interaction events, the click rate (clicks / impressions); None for an hour with fewer than `min_shown` slots
+    shown (impressions)."""
     until = since + timedelta(hours=hours)
     excluded = _excluded(s)
     events = _events(s, since, until)
     positive = {(r.event_id, r.item_id) for r in _client_rewards(s, [e.id for e in events], excluded) if r.value > 0}
     item_ids = {item for _, item in _shown(events, excluded)}
     categories = dict(s.exec(select(Item.id, Item.category).where(col(Item.id).in_(list(item_ids)))).all()) if item_ids else {}
-    shown: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(hours))
-    hits: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(hours))
+    counts: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros((2, hours)))  # (metric, group) -> [hits, n]
+
+    def groups(item: str | None, category: str | None) -> list[str]:
+        return ["overall", f"category:{category or 'none'}"] + ([f"item:{item}"] if item else [])
+
+    def hour_of(at: datetime) -> int:
+        return min(int((at - since).total_seconds() // 3600), hours - 1)
+
     for event, item in _shown(events, excluded):
-        hour = min(int((event.created_at - since).total_seconds() // 3600), hours - 1)
-        hit = (event.id, item) in positive
-        for group in ("overall", f"item:{item}", f"category:{categories.get(item) or 'none'}"):
-            shown[group][hour] += 1
-            hits[group][hour] += hit
-    hours_at = [since + timedelta(hours=h) for h in range(hours)]
-    rates = {
-        group: [float(hits[group][h] / n) if n >= min_shown else None for h, n in enumerate(counts)]
-        for group, counts in shown.items()
-    }
-    return hours_at, rates
+        for group in groups(item, categories.get(item)):
+            counts[("reward rate", group)][:, hour_of(event.created_at)] += ((event.id, item) in positive, 1)
+    seen = s.exec(
+        select(Interaction.ts, Interaction.type, Interaction.item_id, Interaction.category, Interaction.user_id).where(
+            col(Interaction.type).in_(("impression", "click")), col(Interaction.ts) >= since, col(Interaction.ts) < until
+        )
+    )
+    for ts, kind, item, category, user in seen:
+        if user not in excluded:
+            for group in groups(item, category):
+                counts[("click rate", group)][0 if kind == "click" else 1, hour_of(ts)] += 1
+    rates: Rates = defaultdict(dict)
+    for (metric, group), (hits, n) in counts.items():
+        rates[group][metric] = [min(float(h / k), 1.0) if k >= min_shown else None for h, k in zip(hits, n)]
+    return [since + timedelta(hours=h) for h in range(hours)], dict(rates)
 
 
 def scan_drops(s: Session, settings: Settings, now: datetime, result: ScanResult) -> None:
@@ -523,17 +537,22 @@ def scan_drops(s: Session, settings: Settings, now: datetime, result: ScanResult
     since = end - timedelta(hours=settings.anomaly_hours)
     hours_at, rates = hourly_rates(s, since, settings.anomaly_hours, settings.drop_min_shown)
     for group in sorted(rates):
-        series = rates[group]
-        if series[-1] is None:
-            continue  # nothing (or too little) shown in the last hour: not an engagement question
-        verdict = anomalies.engagement_drop([v for v in series if v is not None], rules)
-        if verdict is None or not verdict.alert:
+        dropped = {}
+        for metric, series in sorted(rates[group].items(), reverse=True):  # reward rate first
+            if series[-1] is None:
+                continue  # nothing (or too little) shown in the last hour: not an engagement question
+            verdict = anomalies.engagement_drop([v for v in series if v is not None], rules)
+            if verdict is not None and verdict.alert:
+                dropped[metric] = verdict
+        if not dropped:
             continue
+        metric, verdict = next(iter(dropped.items()))
         kind, _, subject = group.partition(":")
         evidence = {
             "x": [h.strftime("%m-%d %H:00") for h in hours_at],
-            "series": {"reward rate": [None if v is None else _sig(v, 3) for v in series]},
+            "series": {m: [None if v is None else _sig(v, 3) for v in series] for m, series in rates[group].items()},
             "group": group,
+            "metric": metric,
             "baseline": _sig(verdict.baseline, 3),
             "latest": _sig(verdict.latest, 3),
             "score": _sig(verdict.score, 3),
@@ -543,14 +562,15 @@ def scan_drops(s: Session, settings: Settings, now: datetime, result: ScanResult
         if kind == "item":  # review tasks are about users, items or events; categories and overall are alerts only
             task_id, _ = review.enqueue(s, validate_task(ANOMALIES, "item", subject, evidence, priority=10), SYSTEM, now=now)
         label = "overall" if kind == "overall" else f"{kind} {subject}"
+        also = [m for m in dropped if m != metric]
         raised = raise_alert(
             s,
             "engagement_drop",
             kind,
             subject or "overall",
             "red",
-            f"reward rate of {label} fell to {verdict.latest:.3f} in the hour from {hours_at[-1]:%H:00} "
-            f"(baseline {verdict.baseline:.3f}, z {verdict.score:.1f})",
+            f"{metric} of {label} fell to {verdict.latest:.3f} in the hour from {hours_at[-1]:%H:00} "
+            f"(baseline {verdict.baseline:.3f}, z {verdict.score:.1f})" + (f"; {', '.join(also)} fell too" if also else ""),
             evidence,
             detail=hours_at[-1].isoformat(),
             review_task_id=task_id,

@@ -310,6 +310,38 @@ def test_an_injected_engagement_drop_alerts_and_reaches_the_queue(bare):
         assert len(s.exec(select(ReviewTask)).all()) == 1
 
 
+def interactions(rng, hours: int, end: datetime, *, drop_item: str | None = None) -> list:
+    """Hourly impression and click events on i0-i3 (click rate about 0.3); in the last hour `drop_item` gets
+    impressions but no clicks."""
+    rows = []
+    start = end - timedelta(hours=hours)
+    for h in range(hours):
+        for n in range(200):
+            at = start + timedelta(hours=h, seconds=n * 18)
+            item = f"i{n % 4}"
+            category = "toys" if item == "i3" else "books"
+            rows.append(Interaction(type="impression", user_id=f"u{n}", item_id=item, category=category, ts=at, received_at=at))
+            if rng.random() < 0.3 and not (h == hours - 1 and item == drop_item):
+                rows.append(Interaction(type="click", user_id=f"u{n}", item_id=item, category=category, ts=at, received_at=at))
+    return rows
+
+
+def test_a_click_rate_drop_from_interaction_events_alerts_with_both_series(bare):
+    catalogue(bare)
+    end = NOW.replace(minute=0)
+    store(bare, *traffic(np.random.default_rng(3), 24, end), *interactions(np.random.default_rng(5), 24, end, drop_item="i2"))
+    config = settings(bare, anomaly_hours=24, drop_min_shown=5, fraud_min_users=1000)
+    with session(bare) as s:
+        found = monitoring.scan_anomalies(s, config, now=NOW)
+        s.commit()
+        assert found.drops == ["item:i2"]
+        task = s.exec(select(ReviewTask).where(ReviewTask.subject_type == "item")).one()
+        assert task.evidence["metric"] == "click rate" and task.evidence["series"]["click rate"][-1] == 0.0
+        assert task.evidence["series"]["reward rate"][-1] > 0  # rewards held up: only the clicks fell
+        alert = s.exec(select(Alert).where(Alert.kind == "engagement_drop")).one()
+        assert alert.message.startswith("click rate of item i2 fell to 0.000")
+
+
 def test_steady_engagement_raises_nothing(bare):
     catalogue(bare)
     store(bare, *traffic(np.random.default_rng(4), 24, NOW.replace(minute=0)))
