@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     # Event type -> reward for an event that carries a recommendation's event_id ("" derives none); an item
     # with several mapped events gets the largest value, learned once like any reward
     event_rewards: str = "purchase=1.0,click=0.3"
+    prune_seconds: int = Field(3600, ge=60)  # how often per-minute counts older than a day are deleted
     activity_features: bool = True  # offer the user's and the items' windowed activity to the bandit (A, S)
 
     @field_validator("event_rewards")
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
     kpi_yellow_seconds: int | None = Field(None, ge=1)
     # missed_items: a purchase counts as recommended when the buyer was shown the item this long before it
     kpi_missed_lookback_seconds: int = Field(7 * 86400, ge=0)
+    kpi_min_labels: int = Field(200, ge=1)  # AUC and F1 on fewer labels are reported, not judged (nor acted on)
     anomaly_seconds: int = Field(3600, ge=1)  # how often the scheduler looks for engagement drops and fraud
     anomaly_hours: int = Field(48, ge=10, le=24 * 14)  # the hourly reward-rate series reach back this far
     drop_method: Literal["robust_z", "ewma"] = "robust_z"
@@ -136,6 +138,7 @@ class Settings(BaseSettings):
     retrain_max_rewards: int = Field(200_000, ge=100)  # at most this many (the most recent) rewards are learned
     retrain_holdout_share: float = Field(0.2, gt=0, lt=1)  # the most recent share of the decisions is held out
     retrain_min_holdout: int = Field(200, ge=20)  # fewer held-out decisions: no verdict, nothing promoted
+    retrain_max_holdout: int = Field(20_000, ge=100)  # at most this many (the most recent) are held out and judged
     retrain_estimator: Literal["ips", "snips", "dr"] = "dr"
     # lower_bound: the candidate's interval lies above the live estimate; estimate: its value alone beats it
     retrain_rule: Literal["lower_bound", "estimate"] = "lower_bound"

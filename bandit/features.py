@@ -1,8 +1,13 @@
 """Decisions as Vowpal Wabbit multiline examples: one `shared` line, one line per candidate.
 
-Shared namespaces: U (user), C (context), T (time). Action namespaces: I (item id),
-G (category and tags), S (retrieval similarity and the item's Q-value). The policy's
-interactions (-q) cross the shared namespaces with the item ones.
+Shared namespaces: U (user), C (context), T (time), A (the user's windowed activity,
+feedback.windows.features). Action namespaces: I (item id), G (category and tags), S (retrieval
+similarity, the item's Q-value and its last-hour activity). The policy's interactions (-q) cross
+the shared namespaces with the item ones.
+
+Activity is part of what is logged (`to_dict`), so that learning and retraining replay the features serving
+saw, not a recount made later. Zero-valued activity features are left out of the lines: Vowpal Wabbit drops
+them anyway, and a user or item without activity adds nothing to parse.
 """
 
 from __future__ import annotations
@@ -31,13 +36,24 @@ class Candidate:
     tags: tuple[str, ...] = ()
     similarity: float = 0.0
     q: float = 0.0
+    activity: tuple[tuple[str, float], ...] = ()  # (feature, value) pairs, non-zero only
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "category": self.category, "tags": list(self.tags), "similarity": self.similarity, "q": self.q}
+        d = {"id": self.id, "category": self.category, "tags": list(self.tags), "similarity": self.similarity, "q": self.q}
+        if self.activity:  # most items had no recent events: no empty dict for each of a hundred candidates
+            d["activity"] = dict(self.activity)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Candidate:
-        return cls(d["id"], d.get("category"), tuple(d.get("tags", ())), float(d.get("similarity", 0.0)), float(d.get("q", 0.0)))
+        return cls(
+            d["id"],
+            d.get("category"),
+            tuple(d.get("tags", ())),
+            float(d.get("similarity", 0.0)),
+            float(d.get("q", 0.0)),
+            tuple((name, float(value)) for name, value in d.get("activity", {}).items()),
+        )
 
 
 class LoggedCandidates(Sequence[Candidate]):
@@ -62,17 +78,33 @@ class Shared:
     context: Mapping[str, Scalar] = field(default_factory=dict)
     hour: int = 0
     weekday: int = 0
+    activity: Mapping[str, float] = field(default_factory=dict)  # feedback.windows.features("user", ...)
 
     @classmethod
-    def at(cls, user_id: str, context: Mapping[str, Scalar], when: datetime) -> Shared:
-        return cls(user_id, dict(context), when.hour, when.weekday())
+    def at(
+        cls, user_id: str, context: Mapping[str, Scalar], when: datetime, activity: Mapping[str, float] | None = None
+    ) -> Shared:
+        return cls(user_id, dict(context), when.hour, when.weekday(), dict(activity or {}))
 
     def to_dict(self) -> dict:
-        return {"user_id": self.user_id, "context": dict(self.context), "hour": self.hour, "weekday": self.weekday}
+        return {
+            "user_id": self.user_id,
+            "context": dict(self.context),
+            "hour": self.hour,
+            "weekday": self.weekday,
+            "activity": dict(self.activity),
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Shared:
-        return cls(d["user_id"], dict(d.get("context", {})), int(d.get("hour", 0)), int(d.get("weekday", 0)))
+        """Also a decision logged before activity features existed: it learns without them, as it was served."""
+        return cls(
+            d["user_id"],
+            dict(d.get("context", {})),
+            int(d.get("hour", 0)),
+            int(d.get("weekday", 0)),
+            {name: float(value) for name, value in d.get("activity", {}).items()},
+        )
 
 
 Namespaces = dict[str, list[tuple[str, float]]]
@@ -87,11 +119,15 @@ def shared_features(shared: Shared) -> Namespaces:
             context.append((token(key), float(value)))
     daypart = ("night", "morning", "afternoon", "evening")[shared.hour // 6]
     week = "weekend" if shared.weekday >= 5 else "weekday"
-    return {
+    namespaces = {
         "U": [(f"u={token(shared.user_id)}", 1.0)],
         "C": context,
         "T": [(f"h{shared.hour}", 1.0), (daypart, 1.0), (f"d{shared.weekday}", 1.0), (week, 1.0)],
     }
+    activity = [(token(name), float(value)) for name, value in sorted(shared.activity.items()) if value != 0.0]
+    if activity:
+        namespaces["A"] = activity
+    return namespaces
 
 
 def action_features(c: Candidate) -> Namespaces:
@@ -107,7 +143,7 @@ def _item_features(item_id: str, category: str | None, tags: tuple[str, ...]) ->
 
 
 def _scores(c: Candidate) -> list[tuple[str, float]]:
-    return [("sim", round(c.similarity, 4)), ("q", round(c.q, 4))]
+    return [("sim", round(c.similarity, 4)), ("q", round(c.q, 4)), *c.activity]
 
 
 def render(namespaces: Namespaces) -> str:
@@ -125,7 +161,11 @@ def _item_line(item_id: str, category: str | None, tags: tuple[str, ...]) -> str
 def example(shared: Shared, candidates: Sequence[Candidate], label: tuple[int, float, float] | None = None) -> list[str]:
     """Lines for VW; `label` = (chosen position, cost, probability) marks the chosen candidate when learning."""
     lines = ["shared " + render(shared_features(shared))]
-    lines += [f"{_item_line(c.id, c.category, c.tags)} |S sim:{round(c.similarity, 4):g} q:{round(c.q, 4):g}" for c in candidates]
+    lines += [
+        f"{_item_line(c.id, c.category, c.tags)} |S sim:{round(c.similarity, 4):g} q:{round(c.q, 4):g}"
+        + "".join(f" {name}:{value:g}" for name, value in c.activity)
+        for c in candidates
+    ]
     if label is not None:
         position, cost, probability = label
         lines[position + 1] = f"0:{cost:g}:{probability:g} {lines[position + 1]}"

@@ -125,7 +125,7 @@ class PolicyConfig:
 _SETTINGS = {"exploration", "exploration_parameter", "interactions", "cubics", "bits", "learning_rate", "cb_type", "clip_p"}
 _EXPLORATIONS = ("epsilon", "softmax", "squarecb")
 _CB_TYPES = ("mtr", "ips", "dr")
-NAMESPACES = frozenset("UCTIGS")  # bandit/features.py: shared U, C, T; per candidate I, G, S
+NAMESPACES = frozenset("UCTAIGS")  # bandit/features.py: shared U, C, T, A; per candidate I, G, S
 MAX_BITS = 30
 
 

@@ -115,9 +115,13 @@ def judge(models: Sequence[ServedModel], batches: Iterable[Sequence[LoggedChoice
     return [_as_log(r) for r in rows], _as_log(logged)
 
 
+class NothingToJudge(ValueError):
+    """No held-out decision to judge the policies on."""
+
+
 def _as_log(rows: list[tuple]) -> Log:
     if not rows:
-        raise ValueError("no held-out decisions to judge on")
+        raise NothingToJudge("no held-out decisions to judge on")
     reward, pscore, hat_logged, target, hat_target = (np.array(column, dtype=np.float64) for column in zip(*rows))
     return Log(reward, pscore, target, hat_logged, hat_target)
 

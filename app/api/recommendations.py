@@ -6,6 +6,7 @@ from app.api.openapi import endpoint
 from app.api.schemas.common import EventId
 from app.api.schemas.recommendations import (
     EventOut,
+    Lineage,
     LoggedItem,
     LoggedReward,
     RecommendationRequest,
@@ -13,7 +14,7 @@ from app.api.schemas.recommendations import (
     RecommendedItem,
 )
 from app.errors import ApiError
-from app.services import decisions
+from app.services import decisions, lineage
 from app.services.recommender import Request
 from app.services.rewards import reward_rules
 
@@ -42,21 +43,27 @@ def recommend(body: RecommendationRequest):
 
 @bp.get("/recommendations/<event_id>")
 @endpoint(
-    summary="The logged decision, with explanations and rewards",
+    summary="The logged decision, with explanations, rewards and lineage",
     responses={200: EventOut},
     errors=(404,),
     path={"event_id": EventId},
     tag="loop",
 )
 def get_event(event_id: str):
+    """What was decided and how it was learned: the model and release that served it, its rewards, the poll
+    answers and review decisions about it, the kept versions that learned its rewards and the retrain runs that
+    trained or judged on it."""
     explained = decisions.explain(db.session(), current_app.extensions["models"], event_id)
     if explained is None:
         raise ApiError(404, "not_found", f"no recommendation event {event_id!r}")
     event = explained.event
+    found = lineage.lineage(db.session(), event, explained.rewards)
     return EventOut(
         event_id=event.id,
         user_id=event.user_id,
+        created_at=event.created_at,
         context=event.context,
+        activity=explained.shared.activity,
         model_version=event.model_version,
         items=[LoggedItem(id=i.id, probability=i.probability, explanation=i.explanation) for i in explained.items],
         explained_by=explained.explained_by,
@@ -75,6 +82,7 @@ def get_event(event_id: str):
             )
             for r in explained.rewards
         ],
+        lineage=Lineage.model_validate(found, from_attributes=True),
     ).model_dump(mode="json")
 
 

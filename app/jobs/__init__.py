@@ -7,6 +7,7 @@ from flask import Flask
 from app.jobs.anomaly_scan import anomaly_scan
 from app.jobs.drift_scan import drift_scan
 from app.jobs.kpi_snapshot import kpi_snapshot
+from app.jobs.prune import activity_prune
 from app.jobs.reindex import reindex
 from app.jobs.retrain import retrain
 from app.jobs.shadow import shadow_score
@@ -21,6 +22,7 @@ JOBS: dict[str, tuple[Callable[[Flask], str], str]] = {
     "drift-scan": (drift_scan, "drift_seconds"),
     "retrain": (retrain, "retrain_seconds"),
     "shadow-score": (shadow_score, "shadow_seconds"),
+    "activity-prune": (activity_prune, "prune_seconds"),
 }
 # Jobs whose first run waits one interval instead of running at start-up: a restart does not retrain.
 AFTER_AN_INTERVAL = frozenset({"retrain"})

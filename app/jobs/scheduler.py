@@ -14,15 +14,16 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
-from sqlmodel import Session, select
+from sqlmodel import Session, col, func, select
 
 from app.db import AlreadyRunning, single_instance, write_session
 from app.jobs import AFTER_AN_INTERVAL, JOBS
 from app.models import JobRun, utcnow
-from app.services.job_requests import requested
+from app.services.job_requests import claim, requested
 
 log = logging.getLogger(__name__)
 REQUESTS_SECONDS = 5
+FINISHED = ("ok", "failed")
 
 
 def run_job(app: Flask, name: str, trigger: str = "manual", request: JobRun | None = None) -> JobRun:
@@ -35,6 +36,8 @@ def run_job(app: Flask, name: str, trigger: str = "manual", request: JobRun | No
     try:
         with single_instance(f"job-{name}", settings.home, engine):
             _close_interrupted(engine, name)
+            if request is not None and not claim(engine, request.id):
+                return request  # another scheduler took it up meanwhile
             started = request or JobRun(job=name)
             started.status, started.trigger, started.started_at = "running", trigger, utcnow()
             run = _record(engine, started)
@@ -60,7 +63,18 @@ def run_requested(app: Flask) -> int:
     for request in waiting:
         if request.job in JOBS:
             run_job(app, request.job, request=request)
+        else:
+            request.status, request.detail, request.finished_at = "failed", f"no job named {request.job!r}", utcnow()
+            _record(app.extensions["db_engine"], request)
     return len(waiting)
+
+
+def _first_run(app: Flask, name: str, seconds: int, now: datetime) -> datetime:
+    """One interval after the job's last run (now, when that is overdue; one interval from now if it never ran), so
+    that restarts neither repeat nor postpone it."""
+    with Session(app.extensions["db_engine"]) as s:
+        last = s.exec(select(func.max(JobRun.started_at)).where(JobRun.job == name, col(JobRun.status).in_(FINISHED))).one()
+    return max(now, (last or now) + timedelta(seconds=seconds))
 
 
 def _close_interrupted(engine, name: str) -> None:
@@ -90,7 +104,7 @@ def schedule(app: Flask, scheduler: BaseScheduler) -> BaseScheduler:
             id=name,
             name=name,
             seconds=seconds,
-            next_run_time=now + timedelta(seconds=seconds) if name in AFTER_AN_INTERVAL else now,
+            next_run_time=_first_run(app, name, seconds, now) if name in AFTER_AN_INTERVAL else now,
             max_instances=1,
             coalesce=True,
             misfire_grace_time=None,

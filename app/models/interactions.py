@@ -36,6 +36,8 @@ class ActivityMinute(SQLModel, table=True):
     rows the counts per item category (for a user's recent categories)."""
 
     __tablename__ = "activity_minutes"
+    # The items' last-hour counts are read in one grouped query; old buckets are pruned by minute.
+    __table_args__ = (Index("ix_activity_minutes_kind_minute", "subject_type", "minute"),)
 
     subject_type: str = Field(primary_key=True, max_length=8)  # user, item
     subject_id: str = Field(primary_key=True, max_length=256)

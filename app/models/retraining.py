@@ -19,7 +19,7 @@ class ModelCard(SQLModel, table=True):
 
     id: Optional[int] = Field(default=None, primary_key=True)
     candidate_version: Optional[str] = Field(default=None, max_length=64)  # kept in model_versions when trained
-    trigger: str = Field(max_length=64)  # schedule, manual, drift, kpi, dataset:<name>
+    trigger: str = Field(max_length=255)  # schedule, manual, drift red: <features>, red <kpi> on <release>, dataset:<name>
     status: str = Field(max_length=16)  # promoted, rejected, shadow, failed, insufficient
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # windows, row counts, excluded users
     features: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # namespaces and crosses
@@ -53,8 +53,8 @@ class ShadowDecision(SQLModel, table=True):
 
     __tablename__ = "shadow_decisions"
 
+    version: str = Field(max_length=64, primary_key=True)  # first: a shadow's decisions are read by version
     event_id: str = Field(sa_column=Column(String(32), ForeignKey("events.id"), primary_key=True))
-    version: str = Field(max_length=64, index=True)
     item_id: str = Field(max_length=256)
     probability: float  # the shadow's probability of the served first item
     score: float  # the shadow's expected reward of its own first choice

@@ -57,14 +57,15 @@ ADMIN_NAV = (
     ("review.audit", "Audit log"),
     ("monitoring.index", "Monitoring"),
     ("models.index", "Models"),
+    ("events.index", "Events"),
     ("monitoring.jobs", "Jobs"),
 )
 
 
 def register(app: Flask) -> None:
-    from app.pages import auth, embed, home, models, monitoring, polls, review, webhooks
+    from app.pages import auth, embed, events, home, models, monitoring, polls, review, webhooks
 
-    for module in (auth, home, webhooks, embed, polls, review, monitoring, models):
+    for module in (auth, home, webhooks, embed, polls, review, monitoring, models, events):
         app.register_blueprint(module.bp)
     app.context_processor(_navigation)
     app.add_template_filter(duration)

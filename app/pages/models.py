@@ -29,6 +29,7 @@ def index():
         learner=s.get(LearnerState, 1),
         pending=s.exec(select(ModelRequest).where(ModelRequest.status == "pending").order_by(col(ModelRequest.id))).all(),
         shadow=shadow.report(s, in_shadow) if in_shadow else None,
+        shadow_kept=model_registry.kept(s, in_shadow) if in_shadow else None,
         history=releases.history(s),
         cards=model_registry.cards(s),
         versions=model_registry.kept_versions(s),

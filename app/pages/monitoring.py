@@ -1,19 +1,19 @@
 """`/monitoring`: the KPIs over time with their bands, drift per feature and the open alerts (resolved here,
-audited); `/monitoring/jobs`: every scheduled job with its schedule and recent runs, and a button that runs one
-now through the scheduler's own `run_job` (its lock keeps it from overlapping a scheduled run)."""
+audited); `/monitoring/jobs`: every scheduled job with its schedule and recent runs, and a button that asks the
+scheduler to run one now (a requested run, as a red drift asks for a retrain): a job such as retrain searches a
+grid for minutes, which a web worker should spend serving, and a recycled worker would kill it mid-run."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from app import db
 from app.jobs import JOBS
-from app.models import utcnow
+from app.models import JobRun, utcnow
 from app.pages import ADMINS, pages
-from app.services import audit, monitoring
+from app.services import audit, job_requests, monitoring
 from app.web import actor
 from feedback.kpis import Band
 
@@ -92,17 +92,13 @@ def jobs():
 
 @bp.post("/jobs/<name>/run")
 def run_now(name: str):
-    """Start the job in the background and come back to the list, where the run shows as running: a job such
-    as reindex may take longer than a request should."""
+    """Ask the scheduler for a run (it takes requests up within seconds); the run shows below as requested, then
+    running. A request already waiting is the one run, brought forward if it was asked for later."""
     if name not in JOBS:
         abort(404)
-    from app.jobs.scheduler import run_job
-
     with db.write_session() as s:
-        audit.record(s, actor(), "run_job", "job", name)
-    app = current_app._get_current_object()
-    thread = threading.Thread(target=run_job, args=(app, name), name=f"run-now-{name}", daemon=True)
-    thread.start()
-    current_app.extensions.setdefault("monitoring_runs", {})[name] = thread  # tests wait on it
-    flash(f"{name} started; its run appears below (refresh to follow it).", "success")
+        run = s.get(JobRun, job_requests.request_run(s, name, f"manual: {actor()}"))
+        run.started_at = min(run.started_at, utcnow())
+        audit.record(s, actor(), "run_job", "job", name, after={"requested_run": run.id})
+    flash(f"asked the scheduler to run {name}; its run appears below (refresh to follow it).", "success")
     return redirect(url_for("monitoring.jobs"))

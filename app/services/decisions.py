@@ -22,6 +22,7 @@ class ExplainedItem:
 @dataclass(frozen=True)
 class ExplainedDecision:
     event: Event
+    shared: Shared  # what the policy saw of the user and the request, as logged
     items: list[ExplainedItem]
     explained_by: str
     rewards: list[Reward]
@@ -40,7 +41,7 @@ def explain(session: Session, models: ModelStore, event_id: str) -> ExplainedDec
             for sl in event.slots
         ]
     rewards = session.exec(select(Reward).where(Reward.event_id == event_id).order_by(col(Reward.id))).all()
-    return ExplainedDecision(event, items, model.version, list(rewards))
+    return ExplainedDecision(event, shared, items, model.version, list(rewards))
 
 
 class ActivationRefused(ValueError):

@@ -153,6 +153,13 @@ def rebuild_activity(s: Session, chunk: int = 5000) -> int:
     return counted
 
 
+def prune_activity(s: Session, now: datetime | None = None) -> int:
+    """Delete the buckets no window reads any more (older than the longest window): the interactions keep the
+    record, and `rebuild_activity` recounts from them."""
+    first, _ = window_minutes(now or utcnow(), LONGEST)
+    return s.exec(delete(ActivityMinute).where(col(ActivityMinute.minute) < first)).rowcount
+
+
 def derive_rewards(stored: list[Interaction], mapping: dict[str, float]) -> list[RewardIn]:
     """One reward per recommended item that mapped events of this batch name: the largest mapped value, keyed by
     the interaction that carried it. Across batches the reward aggregation rules decide what is learned."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from app.db import write_session
 from app.models import JobRun, utcnow
 
 
@@ -28,3 +30,10 @@ def requested(s: Session) -> list[JobRun]:
     """The requests due now (a request may name a later start: a yellow KPI asks for a check in a few minutes)."""
     due = (JobRun.status == "requested", col(JobRun.started_at) <= utcnow())
     return list(s.exec(select(JobRun).where(*due).order_by(col(JobRun.id))))
+
+
+def claim(engine: Engine, run_id: int) -> bool:
+    """Take up the request (False when another process took it first): one conditional update."""
+    with write_session(engine) as s:
+        taken = s.execute(update(JobRun).where(col(JobRun.id) == run_id, JobRun.status == "requested").values(status="running"))
+        return taken.rowcount == 1

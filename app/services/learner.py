@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 
 from app.db import upsert, write_session
 from app.models import Event, ExcludedUser, LearnerState, ModelCard, ModelRequest, ModelVersion, QValue, Reward, utcnow
-from app.services import releases
+from app.services import releases, shadow
 from app.services.model_store import load_snapshot, policy_config
 from app.services.rewards import lock_reward_log, logged_decision, reward_rules
 from app.settings import Settings
@@ -284,8 +284,10 @@ class Learner:
             else:
                 version, kind = request.version, "rollback"
                 detail = f"serving {request.version}; learning continues from it at reward {self.last_reward_id}"
-            self.model, self.line = model, Line(request.version, self.last_reward_id)
+            self.model, self.line, self.learned = model, Line(request.version, self.last_reward_id), kept.rewards_learned
             self._write_snapshot(model.version)
+            if shadow.shadow_version(self.settings) == request.version:
+                shadow.stop(self.settings)  # it serves now: nothing left to compare it with
         # What was learned since the last publish left with the replaced model (or, withdrawn, is not served): the
         # next publish is due only after something more is learned, so the new state stays served.
         self._dirty, self._published_at = False, self._clock()
@@ -407,9 +409,9 @@ class Learner:
             yield "the served snapshot", lambda: Snapshot.from_bytes(path.read_bytes())
         with Session(self.engine) as s:
             kept = s.exec(
-                select(ModelVersion.version).order_by(
-                    col(ModelVersion.last_reward_id).desc(), col(ModelVersion.created_at).desc()
-                )
+                select(ModelVersion.version)
+                .where(ModelVersion.source != "retrain")  # a candidate serves only once promoted (then kept as learner)
+                .order_by(col(ModelVersion.last_reward_id).desc(), col(ModelVersion.created_at).desc())
             ).all()
         for version in kept:
             yield f"kept version {version}", lambda version=version: self._kept_snapshot(version)

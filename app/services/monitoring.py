@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -46,6 +46,9 @@ SYSTEM = "system:monitoring"
 ANOMALIES = "anomalies"
 MAX_CONTEXT_FEATURES = 50  # context keys beyond these (by frequency) are not compared
 MAX_EVENTS = 200_000  # a window larger than this is measured on its most recent decisions
+# A click early in a window on an item shown (impression or recommendation) this long before the window is not a
+# click without an impression: a page shown at 11:59 is clicked at 12:01.
+SHOWN_LOOKBACK = timedelta(hours=1)
 
 # ---------------------------------------------------------------------------------------------- alerts
 
@@ -191,8 +194,11 @@ DESCRIPTIONS = {
     "poll_response_rate": "poll answers per poll shown (asks) for these decisions",
     "negative_hits": "poll answers about a recommended item that gave reward 0, per such answer",
     "missed_items": "purchases of an item not recommended to the buyer in the lookback before, per purchase (overall only)",
-    "auc": "ROC AUC of the chosen item's Q-value against its outcome (learned reward or poll answer > 0)",
-    "f1": "F1 of Q-value >= 0.5 as the prediction of a positive outcome",
+    "auc": "ROC AUC of the chosen item's Q-value against its outcome (learned reward or poll answer > 0); "
+    "not judged on fewer labels than kpi_min_labels",
+    "f1": "F1 of the Q-value as the prediction of a positive outcome, predicting positive for the top share of "
+    "Q-values equal to the positive rate (ties with the threshold count as positive); not judged on fewer labels "
+    "than kpi_min_labels",
 }
 MISSED_LOOKBACK = timedelta(days=7)
 
@@ -216,6 +222,7 @@ def measure_kpis(
     bands: dict[str, kpis.Band],
     *,
     missed_lookback: timedelta = MISSED_LOOKBACK,
+    min_labels: int = kpis.MIN_LABELS,
 ) -> dict[str, dict[str, Kpi]]:
     """{release label or ALL: {kpi: Kpi}} over the decisions logged in [since, until).
 
@@ -234,7 +241,12 @@ def measure_kpis(
     - missed_items (overall only): purchase events in the window whose item was not in a shown slot of a
       decision for the same user in the `missed_lookback` before the purchase / purchase events;
     - auc, f1: the chosen items' Q-values as predictions of a positive outcome (a learned reward > 0, or a poll
-      answer about the item with reward > 0); F1 at Q >= 0.5. None while only one class was seen.
+      answer about the item with reward > 0). F1 predicts positive for the top share of Q-values equal to the
+      observed positive rate (the threshold is the P-th highest Q-value when P of the labels are positive, ties
+      with it count as positive; feedback.kpis.f1_at_base_rate): Q-values are running mean rewards, so a fixed
+      0.5 would call nothing positive at a click rate of a few percent. None while only one class was seen; on
+      fewer than `min_labels` labels the value is reported with its n but its colour is "unknown" (a release
+      minutes after its promotion has a handful of labels, and red takes it out of serving).
     Rewards, answers and purchases of excluded users count nowhere."""
     excluded = _excluded(s)
     events = _events(s, since, until)
@@ -296,8 +308,8 @@ def measure_kpis(
                 labels.append(int((r.learn_value if isinstance(r, Reward) else r.reward_value) > 0))
         both = len(set(labels)) == 2
         values["auc"] = (float(roc_auc_score(labels, scores)) if both else None, len(labels))
-        values["f1"] = (float(f1_score(labels, [int(q >= 0.5) for q in scores], zero_division=0)) if both else None, len(labels))
-        out[group] = {name: Kpi(v, n, bands[name].colour(v) if name in bands else "unknown") for name, (v, n) in values.items()}
+        values["f1"] = (kpis.f1_at_base_rate(scores, labels), len(labels))
+        out[group] = {name: Kpi(v, n, kpis.colour(name, v, n, bands, min_labels)) for name, (v, n) in values.items()}
     return out
 
 
@@ -353,15 +365,17 @@ class KpiRun:
 
 
 def snapshot_kpis(s: Session, settings: Settings, now: datetime | None = None) -> KpiRun:
-    """Measure and store the KPIs. Red raises an alert; red on a model KPI (feedback.kpis.MODEL_KPIS) of the
-    release that serves also takes it out of serving (releases.take_out_of_serving: the learner rolls back or
-    withdraws) and asks for a retrain, once per alert. Yellow on the serving release or overall asks for the next
-    snapshot sooner (`kpi_yellow_seconds`)."""
+    """Measure and store the KPIs. Red raises an alert; red on a model KPI (feedback.kpis.MODEL_KPIS, judged on
+    at least `kpi_min_labels` labels) of the release that serves also takes it out of serving
+    (releases.take_out_of_serving: the learner rolls back or withdraws) and asks for a retrain, once per alert.
+    Yellow on the serving release or overall asks for the next snapshot sooner (`kpi_yellow_seconds`)."""
     now = now or utcnow()
     since = now - timedelta(seconds=settings.kpi_window_seconds)
     bands = kpis.parse_bands(settings.kpi_bands)
     lookback = timedelta(seconds=settings.kpi_missed_lookback_seconds)
-    measured = measure_kpis(s, since, now, settings.conversion_reward, bands, missed_lookback=lookback)
+    measured = measure_kpis(
+        s, since, now, settings.conversion_reward, bands, missed_lookback=lookback, min_labels=settings.kpi_min_labels
+    )
     serving = serving_release(s, since, now)
     stored, alerts, actions, yellow = 0, [], [], []
     for label, values in measured.items():
@@ -415,8 +429,9 @@ def _red_kpi(s: Session, band: kpis.Band, name: str, label: str, kpi: Kpi, done:
 
 
 def _closer_check(s: Session, settings: Settings, yellow: list[str], now: datetime) -> str | None:
-    """Ask for a kpi-snapshot run `kpi_yellow_seconds` from now, unless one is requested already, the schedule comes as soon, or this snapshot came less than that
-    after the previous one (at most one closer check per `kpi_yellow_seconds`, whoever started it)."""
+    """Ask for a kpi-snapshot run `kpi_yellow_seconds` from now, unless one is requested already, the schedule
+    comes as soon, or this snapshot came less than that after the previous one (at most one closer check per
+    `kpi_yellow_seconds`, whoever started it)."""
     every = settings.kpi_yellow_seconds or max(1, settings.kpi_seconds // 4)
     waiting = s.exec(select(JobRun.id).where(JobRun.job == "kpi-snapshot", JobRun.status == "requested")).first()
     series = (KpiSnapshot.name == KPI_NAMES[0], KpiSnapshot.model_version == ALL)  # every snapshot has it (indexed)
@@ -436,6 +451,7 @@ class Series:
     values: list[float | None]
     colour: str  # the latest snapshot's
     band: kpis.Band | None
+    n: int  # the latest snapshot's
 
 
 def kpi_versions(s: Session, since: datetime) -> list[str]:
@@ -467,6 +483,7 @@ def kpi_series(s: Session, settings: Settings, since: datetime, model_version: s
             [r.value for r in by_name[name]],
             by_name[name][-1].colour,
             bands.get(name),
+            by_name[name][-1].n,
         )
         for name in KPI_NAMES
         if by_name.get(name)
@@ -584,30 +601,57 @@ def scan_drops(s: Session, settings: Settings, now: datetime, result: ScanResult
 def unseen_clicks(
     s: Session, since: datetime, until: datetime, events: Sequence[Event], excluded: set[str]
 ) -> dict[str, list[tuple[datetime, str]]]:
-    """Per user, the (time, item) of click events in [since, until) on an item the user had not been shown before
-    the click within the window: neither an impression event for (user, item) nor a recommendation showing it, at
-    or before the click's time. A person clicks what a page showed them; a click bot clicks item URLs it was never
-    served. Such a click answers no shown slot, so it is never also a reward of one."""
-    rows = s.exec(
-        select(Interaction.type, Interaction.user_id, Interaction.item_id, Interaction.ts)
+    """Per user, the (time, item) of click events in [since, until) on an item the user had not been shown at or
+    before the click's time: neither an impression event for (user, item) nor a recommendation showing it, from
+    SHOWN_LOOKBACK before the window on (`events` are the window's recommendations; earlier ones are read here).
+    A person clicks what a page showed them; a click bot clicks item URLs it was never served. Such a click
+    answers no shown slot, so it is never also a reward of one. A window with more than MAX_EVENTS clicks keeps
+    its newest: fraud shows in the newest."""
+    newest = s.exec(
+        select(Interaction.user_id, Interaction.item_id, Interaction.ts)
         .where(
-            col(Interaction.type).in_(("impression", "click")),
+            Interaction.type == "click",
             col(Interaction.item_id).is_not(None),
             col(Interaction.ts) >= since,
             col(Interaction.ts) < until,
         )
-        .order_by(col(Interaction.ts))
+        .order_by(col(Interaction.ts).desc())
         .limit(MAX_EVENTS)
     ).all()
+    clicks = [(user, item, ts) for user, item, ts in reversed(newest) if user not in excluded]
     seen: dict[tuple[str, str], datetime] = {}  # the first time the user was shown the item
+
+    def shown(user: str, item: str, at: datetime) -> None:
+        if at < seen.get((user, item), until):
+            seen[(user, item)] = at
+
     for event, item in _shown(events, excluded):
-        seen.setdefault((event.user_id, item), event.created_at)
-    for kind, user, item, ts in rows:
-        if kind == "impression" and ts < seen.get((user, item), until):
-            seen[(user, item)] = ts
+        shown(event.user_id, item, event.created_at)
+    users = sorted({user for user, _, _ in clicks})
+    for start in range(0, len(users), 1000):  # bounded IN lists
+        chunk = users[start : start + 1000]
+        impressions = (
+            select(Interaction.user_id, Interaction.item_id, func.min(Interaction.ts))
+            .where(
+                Interaction.type == "impression",
+                col(Interaction.user_id).in_(chunk),
+                col(Interaction.item_id).is_not(None),
+                col(Interaction.ts) >= since - SHOWN_LOOKBACK,
+                col(Interaction.ts) < until,
+            )
+            .group_by(Interaction.user_id, Interaction.item_id)
+        )
+        for user, item, at in s.exec(impressions):
+            shown(user, item, at)
+        earlier = select(Event.user_id, Event.slots, Event.created_at).where(
+            col(Event.user_id).in_(chunk), col(Event.created_at) >= since - SHOWN_LOOKBACK, col(Event.created_at) < since
+        )
+        for user, slots, at in s.exec(earlier):
+            for slot in slots:
+                shown(user, slot["item_id"], at)
     out: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
-    for kind, user, item, ts in rows:
-        if kind == "click" and user not in excluded and not seen.get((user, item), until) <= ts:
+    for user, item, ts in clicks:
+        if not seen.get((user, item), until) <= ts:
             out[user].append((ts, item))
     return dict(out)
 

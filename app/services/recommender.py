@@ -1,7 +1,9 @@
 """The recommendation hot path: candidates from FAISS, reranked by the bandit, logged as one event.
 
 One request syncs the catalogue once and takes the served model once: the candidates' Q-values, the ranking
-and the logged `model_version` all come from that one model."""
+and the logged `model_version` all come from that one model. The user's windowed activity and the candidates'
+last-hour activity (app.services.activity_features) are offered to the policy and logged with the decision,
+so that learning and retraining replay what serving saw."""
 
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 from sqlalchemy import Engine, bindparam, func, insert
 from sqlmodel import Session, col, select
 
 from app.models import Event, Item, Reward, utcnow
+from app.services.activity_features import ItemActivity, user_features
 from app.services.catalogue import Catalogue
 from app.services.model_store import ModelStore
 from app.settings import Settings
@@ -68,12 +72,13 @@ class Recommender:
     def __init__(self, settings: Settings, engine: Engine, catalogue: Catalogue, models: ModelStore, seed: int | None = None):
         self.settings, self.engine, self.catalogue, self.models = settings, engine, catalogue, models
         self.rng = np.random.default_rng(seed if seed is not None else int.from_bytes(os.urandom(8), "little"))
+        self.item_activity = ItemActivity(engine)
 
     def recommend(self, req: Request) -> Decision:
         started = time.perf_counter()
         now = utcnow()
         seg = segment(req.context, self.settings.segment_keys)
-        shared = Shared.at(req.user_id, req.context, now)
+        shared = Shared.at(req.user_id, req.context, now, self._user_activity(req.user_id, now))
         model = self.models.current()
         try:
             self.catalogue.sync()
@@ -107,27 +112,41 @@ class Recommender:
             conn.execute(INSERT_EVENT, [event])
         return Decision(event["id"], event["model_version"], shown, event["fallback"], (time.perf_counter() - started) * 1000)
 
+    def _user_activity(self, user_id: str, now: datetime) -> dict[str, float] | None:
+        """The user's windowed activity at `now`, read from the buckets: a late event inside the window counts."""
+        if not self.settings.activity_features:
+            return None
+        return user_features(self.engine, user_id, now)
+
     def _rank(
         self, event: dict, model: ServedModel, shared: Shared, candidates: list[Candidate], titles: dict, req: Request
     ) -> list[Shown]:
-        try:
-            with self.models.decide():
-                choice = model.policy.choose(shared, candidates, req.k, self.rng)
-            positions, probabilities = choice.positions, choice.probabilities
-            event["policy_item_id"] = candidates[positions[0]].id
-            if self._apprentice(req, candidates):
-                positions, probabilities = self._baseline_first(candidates, positions, probabilities, req.baseline_item_id)
-            scores = [choice.scores[p] for p in positions]
-            event["model_version"] = model.version
-        except Exception:
-            log.exception("policy failed; serving the fallback ranking")
-            positions = sorted(range(len(candidates)), key=lambda p: -candidates[p].q)[: req.k]
-            probabilities, scores = [1.0] * len(positions), [candidates[p].q for p in positions]
-            event["model_version"], event["fallback"] = "fallback", True
+        if model.withdrawn:  # a red model KPI took the model out of serving
+            positions, probabilities, scores = self._fallback(event, candidates, req)
+        else:
+            try:
+                with self.models.decide():
+                    choice = model.policy.choose(shared, candidates, req.k, self.rng)
+                positions, probabilities = choice.positions, choice.probabilities
+                event["policy_item_id"] = candidates[positions[0]].id
+                if self._apprentice(req, candidates):
+                    positions, probabilities = self._baseline_first(candidates, positions, probabilities, req.baseline_item_id)
+                scores = [choice.scores[p] for p in positions]
+                event["model_version"] = model.version
+            except Exception:
+                log.exception("policy failed; serving the fallback ranking")
+                positions, probabilities, scores = self._fallback(event, candidates, req)
         event["slots"] = [
             {"position": p, "item_id": candidates[p].id, "probability": pr} for p, pr in zip(positions, probabilities)
         ]
         return [Shown(candidates[p].id, titles[candidates[p].id], sc, pr) for p, pr, sc in zip(positions, probabilities, scores)]
+
+    @staticmethod
+    def _fallback(event: dict, candidates: list[Candidate], req: Request) -> tuple[list[int], list[float], list[float]]:
+        """The candidates by Q-value, each shown with probability 1, logged as the fallback ranking."""
+        positions = sorted(range(len(candidates)), key=lambda p: -candidates[p].q)[: req.k]
+        event["model_version"], event["fallback"] = "fallback", True
+        return positions, [1.0] * len(positions), [candidates[p].q for p in positions]
 
     def _apprentice(self, req: Request, candidates: list[Candidate]) -> bool:
         return (
@@ -190,8 +209,17 @@ class Recommender:
     def _describe(self, hits: list[tuple[str, float]], seg: str, model: ServedModel) -> tuple[list[Candidate], dict[str, str]]:
         items = self.catalogue.describe([i for i, _ in hits])
         q = {i: model.qvalues.get(i, seg) for i in items}
-        candidates = [Candidate(i, items[i].category, items[i].tags, sim, q[i]) for i, sim in hits if i in items]
+        if self.settings.activity_features:
+            self.item_activity.refresh_if_due()
+            recent = self.item_activity.features
+        else:
+            recent = _no_activity
+        candidates = [Candidate(i, items[i].category, items[i].tags, sim, q[i], recent(i)) for i, sim in hits if i in items]
         return candidates, {i: meta.title for i, meta in items.items()}
+
+
+def _no_activity(_item_id: str) -> tuple:
+    return ()
 
 
 def _unit(v: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.models import KpiSnapshot, ModelRelease, ModelRequest, ModelVersion, utcnow
+from feedback.kpis import MODEL_KPIS
 
 FALLBACK = "fallback"  # the release version of a withdrawal: no model serves
 
@@ -73,18 +74,23 @@ def request(s: Session, action: str, version: str, reason: str = "") -> int:
 
 
 def take_out_of_serving(s: Session, red_label: str, reason: str) -> str:
-    """A red model KPI on the release `red_label` (see `label`): roll back to the newest earlier release whose
-    KPI snapshots were never red and whose model is kept, else withdraw to the fallback ranking. Returns what was
-    asked of the learner ("rollback to V" or "withdraw"); nothing when that release no longer serves."""
+    """A red model KPI on the release `red_label` (see `label`): go back to the newest earlier release whose model
+    KPIs were never red and whose model is kept, else withdraw to the fallback ranking. Returns what was asked of
+    the learner ("rollback to V", "promote V" or "withdraw"); nothing when that release no longer serves."""
     serving = current(s)
     if serving is None or f"{serving.version}#{serving.id}" != red_label or serving.version == FALLBACK:
         return ""
-    red = set(s.exec(select(KpiSnapshot.model_version).where(KpiSnapshot.colour == "red")).all())
+    red_model_kpi = (KpiSnapshot.colour == "red", col(KpiSnapshot.name).in_(MODEL_KPIS))
+    red = set(s.exec(select(KpiSnapshot.model_version).where(*red_model_kpi)).all())
     earlier = s.exec(select(ModelRelease).where(col(ModelRelease.id) < serving.id).order_by(col(ModelRelease.id).desc())).all()
     for release in earlier:
         good = release.version not in (FALLBACK, serving.version) and f"{release.version}#{release.id}" not in red
-        if good and s.get(ModelVersion, release.version) is not None:
-            request(s, "rollback", release.version, reason)
-            return f"rollback to {release.version}"
+        kept = s.get(ModelVersion, release.version) if good else None
+        if kept is not None:
+            # A retrained candidate stopped learning where its training did: promoting it again relearns everything
+            # since on top of it, where a rollback would skip it.
+            action = "promote" if kept.source == "retrain" else "rollback"
+            request(s, action, release.version, reason)
+            return f"rollback to {release.version}" if action == "rollback" else f"promote {release.version}"
     request(s, "withdraw", FALLBACK, reason)
     return "withdraw"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,7 +36,7 @@ from bandit.features import Candidate, LoggedCandidates, Shared
 from bandit.model import ServedModel
 from bandit.qvalues import segment
 from bandit.snapshots import write_atomic
-from bandit.training import LoggedChoice, LoggedReward, Search, search
+from bandit.training import LoggedChoice, LoggedReward, NothingToJudge, Search, search
 from feedback.logs import LoggedRow
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ LIMITS = [
     "window's start, which slightly favours live.",
     "Explored decisions carry importance weights up to 1/propensity: with little exploration the intervals are wide.",
     "Settings that explore less look better offline and learn less online; the grid keeps some exploration in all.",
+    "The best of the grid is chosen and judged on the same held-out decisions, so its estimate is slightly optimistic.",
 ]
 
 
@@ -82,13 +84,22 @@ def windows(s: Session, settings: Settings, now: datetime) -> Windows | None:
     since = now - timedelta(seconds=settings.retrain_window_seconds)
     settled = (col(Event.settled_at).is_not(None), col(Event.created_at) >= since, col(Event.created_at) < now)
     n = s.exec(select(func.count()).select_from(Event).where(*settled)).one()
-    held_out = max(int(n * settings.retrain_holdout_share), settings.retrain_min_holdout)
+    held_out = min(max(int(n * settings.retrain_holdout_share), settings.retrain_min_holdout), settings.retrain_max_holdout)
     if n < held_out + 1:
         return None
     holdout_from = s.exec(
         select(Event.created_at).where(*settled).order_by(col(Event.created_at)).offset(n - held_out).limit(1)
     ).one()
     last = s.exec(select(func.max(Reward.id)).where(col(Reward.received_at) < holdout_from)).one() or 0
+    # A reward about a held-out decision stored before one about an earlier decision (inserts out of order) must
+    # stay after the candidate's last: the candidate does not learn it, and a promotion relearns from there.
+    first_held_out = s.exec(
+        select(func.min(Reward.id))
+        .join(Event, col(Event.id) == col(Reward.event_id))
+        .where(col(Event.created_at) >= holdout_from)
+    ).one()
+    if first_held_out is not None:
+        last = min(last, first_held_out - 1)
     # At most retrain_max_rewards of the learnable rewards, the most recent: start after the one before them.
     first = s.exec(
         select(Reward.id)
@@ -124,17 +135,19 @@ def training_rewards(engine: Engine, w: Windows) -> Iterator[list[LoggedReward]]
 
 def held_out(engine: Engine, w: Windows) -> Iterator[list[LoggedChoice]]:
     """The settled decisions of the held-out window (not of excluded users), each first slot with its learned
-    reward; decisions whose first slot learned nothing (deferred, never activated) are left out."""
+    reward. Left out: decisions whose first slot learned nothing (deferred, never activated), and those whose first
+    slot the policy did not draw (the fallback ranking, an apprentice's baseline)."""
     after = ""
     while True:
         with Session(engine) as s:
             events = s.exec(
-                select(Event.id, Event.shared, Event.candidates, Event.slots)
+                select(Event.id, Event.shared, Event.candidates, Event.slots, Event.baseline_item_id)
                 .outerjoin(ExcludedUser, col(ExcludedUser.user_id) == col(Event.user_id))
                 .where(
                     col(Event.created_at) >= w.holdout_from,
                     col(Event.created_at) < w.until,
                     col(Event.settled_at).is_not(None),
+                    col(Event.fallback).is_(False),
                     col(Event.id) > after,
                     col(ExcludedUser.user_id).is_(None),
                 )
@@ -156,11 +169,16 @@ def held_out(engine: Engine, w: Windows) -> Iterator[list[LoggedChoice]]:
         for e in events:
             first = e.slots[0] if e.slots else None
             reward = learned.get((e.id, first["item_id"])) if first else None
-            if reward is not None and 0 <= first["position"] < len(e.candidates):
+            if reward is not None and 0 <= first["position"] < len(e.candidates) and not _apprentice(e, first):
                 shared, candidates = Shared.from_dict(e.shared), LoggedCandidates(e.candidates)
                 batch.append(LoggedChoice(shared, candidates, first["position"], first["probability"], float(reward)))
         yield batch
         after = ids[-1]
+
+
+def _apprentice(event, first: dict) -> bool:
+    """The app's own choice served first (apprentice mode): not a draw of the policy, so not judged."""
+    return event.baseline_item_id == first["item_id"] and first["probability"] >= 1.0
 
 
 def passes(settings: Settings, candidate: Estimate, live: Estimate) -> bool:
@@ -183,14 +201,17 @@ def retrain(engine: Engine, settings: Settings, trigger: str, now: datetime | No
             decision=f"fewer than {settings.retrain_min_holdout + 1} settled decisions in the training window: nothing "
             "to learn from and judge on yet",
         )
-    found = search(
-        serving_config(settings),
-        lambda: training_rewards(engine, w),
-        lambda: held_out(engine, w),
-        settings.q_alpha,
-        estimator=settings.retrain_estimator,
-        resamples=settings.retrain_resamples,
-    )
+    with _closing(engine, settings, card_id, kpis) as done:
+        found = search(
+            serving_config(settings),
+            lambda: training_rewards(engine, w),
+            lambda: held_out(engine, w),
+            settings.q_alpha,
+            estimator=settings.retrain_estimator,
+            resamples=settings.retrain_resamples,
+        )
+    if done.card is not None:
+        return done.card
     data = {
         "train": {
             "from": w.since.isoformat(),
@@ -239,14 +260,17 @@ def train_on_dataset(engine: Engine, settings: Settings, info: DatasetInfo, rows
             decision=f"{len(train_rows)} rows to learn and {len(judged)} held-out first-position rows: too few "
             f"(at least 1 and {settings.retrain_min_holdout})",
         )
-    found = search(
-        serving_config(settings),
-        lambda: [train_rows],
-        lambda: [judged],
-        settings.q_alpha,
-        estimator=settings.retrain_estimator,
-        resamples=settings.retrain_resamples,
-    )
+    with _closing(engine, settings, card_id, kpis) as done:
+        found = search(
+            serving_config(settings),
+            lambda: [train_rows],
+            lambda: [judged],
+            settings.q_alpha,
+            estimator=settings.retrain_estimator,
+            resamples=settings.retrain_resamples,
+        )
+    if done.card is not None:
+        return done.card
     data = {
         "dataset": info.name,
         "train": {"from": ordered[0].timestamp.isoformat(), "to": ordered[cut].timestamp.isoformat(), "rows": cut},
@@ -260,9 +284,34 @@ def train_on_dataset(engine: Engine, settings: Settings, info: DatasetInfo, rows
     return _conclude(engine, settings, card_id, trigger, found, data, kpis, None)
 
 
+@dataclass
+class _Closed:
+    card: ModelCard | None = None
+
+
+@contextmanager
+def _closing(engine: Engine, settings: Settings, card_id: int, kpis: dict) -> Iterator[_Closed]:
+    """Close the card when the search cannot conclude: insufficient when nothing was left to judge (every held-out
+    decision was filtered out), failed with the error otherwise (re-raised, for the job log)."""
+    done = _Closed()
+    try:
+        yield done
+    except NothingToJudge:
+        done.card = _finish(
+            engine,
+            card_id,
+            status="insufficient",
+            kpis=kpis,
+            decision="no held-out decision was a policy's own draw with a learned reward: nothing to judge on",
+        )
+    except Exception as exc:
+        _finish(engine, card_id, status="failed", kpis=kpis, decision=f"{type(exc).__name__}: {exc}")
+        raise
+
+
 def _open_card(engine: Engine, trigger: str, now: datetime) -> tuple[int, dict]:
     with write_session(engine) as s:
-        card = ModelCard(trigger=trigger, status="running", created_at=now)
+        card = ModelCard(trigger=trigger[:255], status="running", created_at=now)
         s.add(card)
         s.flush()
         return card.id, _latest_kpis(s)
@@ -280,6 +329,15 @@ def _conclude(
 ) -> ModelCard:
     """Keep the best candidate and decide: promote (a retrain of feedloop's own log that passes the rule), shadow
     (that, with FEEDLOOP_RETRAIN_SHADOW), or keep it for an admin (a dataset's, or one that did not pass)."""
+    if found.held_out < settings.retrain_min_holdout:
+        return _finish(
+            engine,
+            card_id,
+            status="insufficient",
+            kpis=kpis,
+            data=data,
+            decision=f"only {found.held_out} held-out decisions could be judged (at least {settings.retrain_min_holdout})",
+        )
     best, name, version = found.trials[0], settings.retrain_estimator, f"r{card_id}"
     candidate, live = best.estimates[name], found.live[name]
     better = passes(settings, candidate, live)

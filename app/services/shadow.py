@@ -4,17 +4,18 @@ path does no second prediction; what it would have chosen and its probability of
 first are stored, which is what judging it on live traffic needs.
 
 `feedloop models shadow VERSION` (or the retrain job, with FEEDLOOP_RETRAIN_SHADOW) puts a kept version in
-shadow; promoting it or `feedloop models shadow --off` ends it."""
+shadow; promoting it or `feedloop models shadow --off` ends it. Put in shadow again later, it scores what is
+served from then on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, func, insert
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from app.db import write_session
+from app.db import upsert, write_session
 from app.models import Event, ModelVersion, Reward, ShadowDecision
 from app.services.model_store import load_snapshot
 from app.settings import Settings
@@ -56,26 +57,25 @@ def score(engine: Engine, settings: Settings) -> tuple[str | None, int]:
     except (FileNotFoundError, SnapshotError):
         return None, 0
     with Session(engine) as s:
-        since = s.exec(select(func.max(ShadowDecision.created_at)).where(ShadowDecision.version == model.version)).one()
-        started = s.exec(select(func.min(ShadowDecision.created_at)).where(ShadowDecision.version == model.version)).one()
+        scored = s.exec(select(func.max(ShadowDecision.created_at)).where(ShadowDecision.version == model.version)).one()
+    # A shadow scores what is served from when it was put in shadow (again) on, from where its last run stopped.
+    since = max(filter(None, (scored, _mtime(settings))))
     done = 0
     while done < MAX_PER_RUN:
         with Session(engine) as s:
-            query = select(Event.id, Event.shared, Event.candidates, Event.slots, Event.created_at).where(
-                col(Event.fallback).is_(False)
-            )
-            if since is not None:
-                query = query.where(col(Event.created_at) > since)
-            elif started is None:  # a new shadow starts with what is served from now on
-                query = query.where(col(Event.created_at) >= _mtime(settings))
-            rows = s.exec(query.order_by(col(Event.created_at)).limit(BATCH)).all()
-        scored = []
+            rows = s.exec(
+                select(Event.id, Event.shared, Event.candidates, Event.slots, Event.created_at)
+                .where(col(Event.fallback).is_(False), col(Event.created_at) > since)
+                .order_by(col(Event.created_at))
+                .limit(BATCH)
+            ).all()
+        found = []
         for row in rows:
             if not row.slots:
                 continue
             prediction = model.policy.predict(Shared.from_dict(row.shared), LoggedCandidates(row.candidates))
             best = int(prediction.pmf.argmax())
-            scored.append(
+            found.append(
                 dict(
                     event_id=row.id,
                     version=model.version,
@@ -85,10 +85,10 @@ def score(engine: Engine, settings: Settings) -> tuple[str | None, int]:
                     created_at=row.created_at,
                 )
             )
-        if scored:
+        if found:
             with write_session(engine) as s:
-                s.execute(insert(ShadowDecision), scored)
-        done += len(scored)
+                upsert(s, ShadowDecision, found)  # a decision scored already (a run that overlapped) stays once
+        done += len(found)
         if len(rows) < BATCH:
             break
         since = rows[-1].created_at

@@ -18,7 +18,7 @@ def upgrade() -> None:
     op.create_table('model_cards',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('candidate_version', sa.String(length=64), nullable=True),
-    sa.Column('trigger', sa.String(length=64), nullable=False),
+    sa.Column('trigger', sa.String(length=255), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
     sa.Column('features', sa.JSON(), nullable=False),
@@ -45,20 +45,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_model_releases_started_at'), ['started_at'], unique=False)
 
     op.create_table('shadow_decisions',
-    sa.Column('event_id', sa.String(length=32), nullable=False),
     sa.Column('version', sa.String(length=64), nullable=False),
+    sa.Column('event_id', sa.String(length=32), nullable=False),
     sa.Column('item_id', sa.String(length=256), nullable=False),
     sa.Column('probability', sa.Float(), nullable=False),
     sa.Column('score', sa.Float(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], ),
-    sa.PrimaryKeyConstraint('event_id')
+    sa.PrimaryKeyConstraint('version', 'event_id')
     )
-    with op.batch_alter_table('shadow_decisions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_shadow_decisions_version'), ['version'], unique=False)
 
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.create_index('ix_interactions_type_ts', ['type', 'ts'], unique=False)
+
+    with op.batch_alter_table('activity_minutes', schema=None) as batch_op:
+        batch_op.create_index('ix_activity_minutes_kind_minute', ['subject_type', 'minute'], unique=False)
 
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('trigger', sa.String(length=128), nullable=False, server_default=''))
@@ -73,6 +74,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('activity_minutes', schema=None) as batch_op:
+        batch_op.drop_index('ix_activity_minutes_kind_minute')
+
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.drop_index('ix_interactions_type_ts')
 
@@ -85,9 +89,6 @@ def downgrade() -> None:
 
     with op.batch_alter_table('job_runs', schema=None) as batch_op:
         batch_op.drop_column('trigger')
-
-    with op.batch_alter_table('shadow_decisions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_shadow_decisions_version'))
 
     op.drop_table('shadow_decisions')
     with op.batch_alter_table('model_releases', schema=None) as batch_op:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from feedback import kpis
 from feedback.kpis import DEFAULT_BANDS, Band, colours, parse_bands
 
 
@@ -44,3 +46,35 @@ def test_bands_from_a_setting():
 def test_bad_band_settings_say_what_is_wrong(text):
     with pytest.raises(ValueError):
         parse_bands(text)
+
+
+def test_model_kpis_on_too_few_labels_are_reported_not_judged():
+    assert kpis.colour("auc", 0.5, 199, DEFAULT_BANDS) == "unknown"
+    assert kpis.colour("auc", 0.5, 200, DEFAULT_BANDS) == "red"
+    assert kpis.colour("f1", 0.3, 20, DEFAULT_BANDS, min_labels=20) == "green"
+    assert kpis.colour("conversion", 0.05, 3, DEFAULT_BANDS) == "red"  # not a model KPI: no minimum
+    assert kpis.colour("ctr", 0.5, 1000, DEFAULT_BANDS) == "unknown"  # no band
+
+
+def low_ctr(seed: int, n: int = 2000, rate: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Outcomes at a click rate of a few percent, and Q-values as running mean rewards: all well below 0.5."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < rate).astype(int)
+    return labels, rng.uniform(0.0, 0.1, n)
+
+
+def test_f1_predicts_the_top_share_of_scores_equal_to_the_positive_rate():
+    labels, noise = low_ctr(1)
+    ranked = noise + 0.08 * labels  # positives first, mostly: every Q below 0.5
+    assert ranked.max() < 0.5 and kpis.f1_at_base_rate(ranked, labels) >= 0.5
+    assert DEFAULT_BANDS["f1"].colour(kpis.f1_at_base_rate(ranked, labels)) == "green"
+    random = kpis.f1_at_base_rate(noise, labels)
+    assert random < 0.1 and DEFAULT_BANDS["f1"].colour(random) == "red"  # about the positive rate
+
+
+def test_f1_at_base_rate_by_hand():
+    # 2 positives of 5: the threshold is the 2nd highest score, 0.3; 0.4 and 0.3 predicted positive
+    assert kpis.f1_at_base_rate([0.4, 0.3, 0.2, 0.1, 0.05], [1, 0, 1, 0, 0]) == pytest.approx(0.5)
+    # ties at the threshold count as positive: 3 predicted, 2 of them right
+    assert kpis.f1_at_base_rate([0.3, 0.3, 0.3, 0.1], [1, 1, 0, 0]) == pytest.approx(2 * 2 / (3 + 2))
+    assert kpis.f1_at_base_rate([0.1, 0.2], [0, 0]) is None and kpis.f1_at_base_rate([0.1], [1]) is None

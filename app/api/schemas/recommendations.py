@@ -50,10 +50,76 @@ class LoggedReward(BaseModel):
     late: bool = Field(description="arrived after the item's reward was final: kept, not learned")
 
 
+class ServedBy(BaseModel):
+    model_version: str = Field(description="the version that ranked the candidates (`fallback`: no model did)")
+    kept: bool = Field(description="a kept model version (the models page shows it)")
+    release: Optional[str] = Field(description="the release serving then, as KPIs name it (version#number)")
+    release_version: Optional[str] = Field(description="the version the release started with")
+    release_started_at: Optional[AwareDatetime]
+
+
+class PollAnswer(BaseModel):
+    id: int
+    poll_id: int
+    question: str
+    respondent_id: str
+    item_id: Optional[str]
+    answer: Any
+    reward: Optional[float] = Field(description="the reward or label the answer became")
+    created_at: AwareDatetime
+
+
+class ReviewDecisionOut(BaseModel):
+    reviewer_id: int
+    decision: str
+    label: Optional[str]
+    note: Optional[str]
+    created_at: AwareDatetime
+
+
+class ReviewedTask(BaseModel):
+    task_id: int
+    queue: str
+    subject_type: str = Field(description="`event`: this decision; `user`: its user (a confirmed fraud excludes their rewards)")
+    subject_id: str
+    status: str
+    outcome: Optional[str] = Field(description="confirm, dismiss or the label value, once resolved")
+    created_at: AwareDatetime
+    resolved_at: Optional[AwareDatetime]
+    decisions: list[ReviewDecisionOut]
+
+
+class LearnedBy(BaseModel):
+    version: str
+    source: str = Field(description="learner, retrain or import")
+    created_at: AwareDatetime
+    reward_ids: list[int] = Field(description="this decision's rewards the version holds")
+    inherited_from: Optional[str] = Field(description="null: the version learned them itself; else the ancestor that did")
+
+
+class RetrainRun(BaseModel):
+    card_id: int
+    candidate_version: Optional[str]
+    status: str
+    created_at: AwareDatetime
+    reward_ids: list[int] = Field(description="this decision's rewards in the run's training window")
+
+
+class Lineage(BaseModel):
+    served_by: ServedBy
+    poll_answers: list[PollAnswer]
+    review_decisions: list[ReviewedTask] = Field(description="review tasks about the decision or its user, with decisions")
+    learned_by: list[LearnedBy] = Field(description="kept versions that learned the decision's rewards, oldest first")
+    retrained_in: list[RetrainRun] = Field(description="retrain runs whose training window held its rewards")
+    evaluated_in: list[RetrainRun] = Field(description="retrain runs that judged candidates on it (held-out window)")
+
+
 class EventOut(BaseModel):
     event_id: str
     user_id: str
+    created_at: AwareDatetime
     context: dict[str, Any]
+    activity: dict[str, float] = Field(description="the user's windowed activity features the policy saw (logged)")
     items: list[LoggedItem]
     model_version: str
     explained_by: str = Field(
@@ -64,3 +130,4 @@ class EventOut(BaseModel):
     deferred: bool
     activated: bool
     rewards: list[LoggedReward]
+    lineage: Lineage

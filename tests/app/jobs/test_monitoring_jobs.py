@@ -40,6 +40,7 @@ def test_kpi_snapshot_says_what_a_red_model_kpi_and_a_yellow_one_set_off(bare):
         event = decision(f"u{n}", ["i1", "i2"], now - timedelta(minutes=n + 1), qs={"i1": q})
         rows += [event, reward(event, "i1", value)]
     store(bare, *rows)  # conversion 2 of 16 (yellow); AUC and F1 0 (red)
+    bare.config["FEEDLOOP"] = bare.config["FEEDLOOP"].model_copy(update={"kpi_min_labels": 8})  # judged on 8 labels
     run = run_job(bare, "kpi-snapshot")
     with session(bare) as s:
         retrain = s.exec(select(JobRun).where(JobRun.job == "retrain")).one()

@@ -1,5 +1,5 @@
 """The monitoring and jobs pages: KPIs with their bands, drift, alerts resolved with an audit entry, and jobs
-run now through the scheduler's run_job."""
+run now by asking the scheduler."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from app.jobs.scheduler import run_requested
 from app.models import Alert, AuditEntry, JobRun, utcnow
-from app.services import monitoring
+from app.services import job_requests, monitoring
 from tests.app.services.test_monitoring import decision, release, reward, session, store
 from tests.helpers import csrf_token, make_user, sign_in
 
@@ -48,6 +49,8 @@ def test_the_page_shows_kpis_per_release_with_bands_drift_and_open_alerts(bare):
     assert [d["label"] for d in conversion["datasets"][1:]] == ["green limit", "red limit"]
     assert conversion["datasets"][2]["data"] == [0.1, 0.1]
     assert len(charts["ctr"]["datasets"]) == 1  # no band: reported, not judged
+    ctr = html.split("<strong>ctr</strong>")[1].split("</header>")[0]
+    assert "0.048 · unknown" in ctr and "(n 21)" in ctr  # 1 click in 21 shown slots
     assert "context.device" in html and "Monitoring" in html and 'href="/monitoring/jobs"' in html
     assert "KPIs, all releases" in html
     releases_nav = html.split('aria-label="releases"')[1].split("</nav>")[0]
@@ -77,24 +80,39 @@ def test_resolving_an_alert_needs_csrf_and_is_audited(bare):
     assert "No open alerts." in client.get("/monitoring/").get_data(as_text=True)
 
 
-def test_the_jobs_page_lists_every_job_and_runs_one_now(bare):
+def test_the_jobs_page_lists_every_job_and_asks_the_scheduler_to_run_one_now(bare):
     client = admin(bare)
     html = client.get("/monitoring/jobs").get_data(as_text=True)
-    for name in ("reindex", "webhooks", "kpi-snapshot", "anomaly-scan", "drift-scan"):
+    for name in ("reindex", "webhooks", "kpi-snapshot", "anomaly-scan", "drift-scan", "retrain"):
         assert f"<strong>{name}</strong>" in html
     assert "every 15 min (kpi_seconds)" in html and "Not run yet." in html
     token = csrf_token(client, "/monitoring/jobs")
     assert client.post("/monitoring/jobs/nope/run", data={"csrf_token": token}).status_code == 404
-    assert client.post("/monitoring/jobs/kpi-snapshot/run", data={"csrf_token": token}).status_code == 302
-    bare.extensions["monitoring_runs"]["kpi-snapshot"].join(timeout=30)
+    page = client.post("/monitoring/jobs/kpi-snapshot/run", data={"csrf_token": token}, follow_redirects=True)
+    html = page.get_data(as_text=True)
+    assert "asked the scheduler to run kpi-snapshot" in html and 'class="run-status requested"' in html
     with session(bare) as s:
-        run = s.exec(select(JobRun).where(JobRun.job == "kpi-snapshot")).one()
-        assert (
-            run.status == "ok"
-            and s.exec(select(AuditEntry).where(AuditEntry.action == "run_job")).one().subject_id == "kpi-snapshot"
-        )
+        run = s.exec(select(JobRun).where(JobRun.job == "kpi-snapshot")).one()  # nothing ran in the web worker
+        entry = s.exec(select(AuditEntry).where(AuditEntry.action == "run_job")).one()
+    assert (run.status, run.trigger) == ("requested", f"manual: {entry.actor}") and entry.actor.startswith("user:")
+    assert (entry.subject_id, entry.after) == ("kpi-snapshot", {"requested_run": run.id})
+    client.post("/monitoring/jobs/kpi-snapshot/run", data={"csrf_token": token})  # asked twice: still one run
+    assert run_requested(bare) == 1  # the scheduler's next look
+    with session(bare) as s:
+        assert [(r.status, r.trigger) for r in s.exec(select(JobRun))] == [("ok", run.trigger)]
     html = client.get("/monitoring/jobs").get_data(as_text=True)
     assert "stored 9 KPI values" in html and 'class="run-status ok"' in html
+
+
+def test_run_now_brings_a_later_request_forward(bare):
+    with session(bare) as s:
+        later = job_requests.request_run(s, "kpi-snapshot", "yellow: conversion on *", not_before=utcnow() + timedelta(minutes=4))
+        s.commit()
+    client = admin(bare)
+    client.post("/monitoring/jobs/kpi-snapshot/run", data={"csrf_token": csrf_token(client, "/monitoring/jobs")})
+    assert run_requested(bare) == 1
+    with session(bare) as s:
+        assert [(r.id, r.status) for r in s.exec(select(JobRun))] == [(later, "ok")]
 
 
 def test_reviewers_cannot_open_monitoring(bare):

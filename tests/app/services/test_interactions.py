@@ -14,6 +14,7 @@ from app.services.interactions import (
     activity_at,
     activity_from_log,
     event_rules,
+    prune_activity,
     rebuild_activity,
     store_interactions,
 )
@@ -130,3 +131,19 @@ def test_the_buckets_can_be_rebuilt_from_the_interactions(app):
     assert {
         who: read(app, activity_at, kind, who, now) for kind, who in [("user", "gus"), ("item", "b1"), ("item", "s1")]
     } == before
+
+
+def test_pruning_deletes_only_counts_no_window_reads_and_leaves_the_activity_as_it_was(app):
+    now = utcnow()
+    old = now - timedelta(days=1, minutes=30)
+    store(app, InteractionIn("click", "gus", "b1", ts=old), now=old)
+    store(
+        app, InteractionIn("click", "gus", "s1", ts=now - timedelta(hours=23)), InteractionIn("impression", "gus", "b1", ts=now)
+    )
+    before = read(app, activity_at, "user", "gus", now)
+    with write_session(app.extensions["db_engine"]) as s:
+        assert prune_activity(s, now) == 3  # the old click's user total, user category and item rows
+    assert read(app, activity_at, "user", "gus", now) == before
+    with Session(app.extensions["db_engine"]) as s:
+        assert min(b.minute for b in s.exec(select(ActivityMinute))) >= minute_of(now - timedelta(days=1))
+        assert len(s.exec(select(Interaction)).all()) == 3  # the record stays

@@ -154,13 +154,47 @@ def test_kpis_follow_their_definitions_per_release(bare):
     assert v1["exploration_share"].value == 0.5  # decision b showed i3 while the policy chose i4
     assert v1["poll_response_rate"].value == 0.5
     assert v1["negative_hits"].value == 1.0 and v1["negative_hits"].colour == "red"
-    # Q 0.9 → reward 1 (learned), Q 0.1 → reward 0 (learned) and the poll's 0: perfectly ranked
-    assert v1["auc"].value == 1.0 and v1["auc"].colour == "green"
+    # Q 0.9 → reward 1 (learned), Q 0.1 → reward 0 (learned) and the poll's 0: perfectly ranked, but on 3 labels
+    assert (v1["auc"].value, v1["auc"].n, v1["auc"].colour) == (1.0, 3, "unknown")
+    assert (v1["f1"].value, v1["f1"].colour) == (1.0, "unknown")
     assert (v2["ctr"].value, v2["conversion"].colour, v2["negative_hits"].value) == (0.0, "red", None)
     assert overall["ctr"].value == pytest.approx(2 / 6)
     assert overall["negative_hits"].colour == "red"
     assert overall["mean_reward"].n == 3
     assert "missed_items" not in v1 and overall["missed_items"] == monitoring.Kpi(None, 0, "unknown")  # no purchases
+
+
+def test_model_kpis_are_judged_from_kpi_min_labels_labels(bare):
+    first, _ = kpi_log(bare)
+    with session(bare) as s:
+        measured = monitoring.measure_kpis(s, NOW - timedelta(hours=1), NOW, 1.0, monitoring.kpis.DEFAULT_BANDS, min_labels=3)
+    assert measured[first]["auc"].colour == measured[first]["f1"].colour == "green"
+    assert measured[first]["negative_hits"].colour == "red"  # not a model KPI: judged on any number
+    assert Settings(home=bare.config["FEEDLOOP"].home).kpi_min_labels == 200
+
+
+def low_ctr_log(app, seed: int, ranked: bool) -> str:
+    """400 decisions of one release at a click rate of about 5%; the chosen item's Q-value is a running mean reward
+    (every one below 0.5), higher for the clicked items when `ranked`, unrelated to them otherwise."""
+    label = release(app, "v1", NOW - timedelta(hours=3), "initial")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n in range(400):
+        clicked = rng.random() < 0.05
+        q = float(rng.uniform(0.0, 0.1)) + (0.08 if ranked and clicked else 0.0)
+        event = decision(f"u{n}", ["i1"], NOW - timedelta(minutes=50, seconds=-5 * n), qs={"i1": q})
+        rows += [event, reward(event, "i1", 1.0 if clicked else 0.0)]
+    store(app, *rows)
+    return label
+
+
+@pytest.mark.parametrize(("ranked", "colour"), [(True, "green"), (False, "red")])
+def test_f1_on_low_click_rates_tells_a_ranking_model_from_a_random_one(bare, ranked, colour):
+    label = low_ctr_log(bare, seed=11, ranked=ranked)
+    with session(bare) as s:
+        f1 = monitoring.measure_kpis(s, NOW - timedelta(hours=1), NOW, 1.0, monitoring.kpis.DEFAULT_BANDS)[label]["f1"]
+    assert f1.n == 400 and f1.colour == colour
+    assert f1.value >= 0.5 if ranked else f1.value < 0.15  # at Q >= 0.5 both were 0
 
 
 def test_decisions_before_the_first_release_count_overall_only(bare):
@@ -454,6 +488,40 @@ def test_clicks_without_an_impression_are_counted_per_user(bare):
         users, rows = monitoring.user_behaviour(s, NOW - timedelta(days=1), NOW)
     column = monitoring.anomalies.BEHAVIOUR.index("clicks_without_impression")
     assert users == ["a", "b", "c"] and list(rows[:, column]) == [2.0, 1.0, 1.0]  # b and c clicked, never shown
+
+
+def test_a_busy_window_keeps_its_newest_clicks(bare, monkeypatch):
+    monkeypatch.setattr(monitoring, "MAX_EVENTS", 2)
+    at = NOW - timedelta(hours=1)
+    store(
+        bare,
+        purchase("a", "i1", at, kind="impression"),
+        purchase("a", "z1", at + timedelta(seconds=1), kind="click"),  # dropped: the oldest clicks go first
+        purchase("a", "z2", at + timedelta(seconds=2), kind="click"),
+        purchase("a", "i1", at + timedelta(seconds=3), kind="click"),  # kept, and its impression still counts
+        purchase("a", "z3", at + timedelta(seconds=4), kind="click"),
+    )
+    with session(bare) as s:
+        unseen = monitoring.unseen_clicks(s, NOW - timedelta(days=1), NOW, [], set())
+    assert unseen == {"a": [(at + timedelta(seconds=4), "z3")]}
+
+
+def test_an_item_shown_just_before_the_window_and_clicked_in_it_was_seen(bare):
+    since = NOW - timedelta(hours=1)
+    earlier = decision("a", ["i1"], since - timedelta(minutes=2))  # a recommendation before the window
+    store(
+        bare,
+        earlier,
+        purchase("a", "i1", since + timedelta(minutes=1), kind="click"),
+        purchase("a", "i2", since - timedelta(minutes=30), kind="impression"),  # an impression before the window
+        purchase("a", "i2", since + timedelta(minutes=2), kind="click"),
+        purchase("a", "i3", since - timedelta(hours=3), kind="impression"),  # beyond SHOWN_LOOKBACK (an hour)
+        purchase("a", "i3", since + timedelta(minutes=3), kind="click"),
+        purchase("b", "i1", since + timedelta(minutes=4), kind="click"),  # shown to a, not to b
+    )
+    with session(bare) as s:
+        unseen = monitoring.unseen_clicks(s, since, NOW, [], set())
+    assert {user: [item for _, item in clicks] for user, clicks in unseen.items()} == {"a": ["i3"], "b": ["i1"]}
 
 
 def clicks(rows: list, seed: int) -> list:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from app.models import Alert, JobRun, ModelRequest, ModelVersion
+from app.models import Alert, JobRun, KpiSnapshot, ModelRequest, ModelVersion
 from app.services import monitoring
 from tests.app.services.test_monitoring import NOW, decision, release, reward, session, settings, store
 
@@ -42,7 +42,7 @@ def test_red_auc_on_the_serving_release_rolls_back_and_asks_for_a_retrain_once(b
     release(bare, "v1", NOW - timedelta(hours=3), "initial")
     serving = release(bare, "v2", NOW - timedelta(hours=2))
     store(bare, *misjudged("v9", NOW - timedelta(minutes=30)))
-    config = settings(bare, kpi_window_seconds=3600)
+    config = settings(bare, kpi_window_seconds=3600, kpi_min_labels=4)
     with session(bare) as s:
         run = monitoring.snapshot_kpis(s, config, now=NOW)
         s.commit()
@@ -72,7 +72,7 @@ def test_without_an_earlier_good_release_red_withdraws_to_the_fallback_ranking(b
     serving = release(bare, "v2", NOW - timedelta(hours=2), "initial")
     store(bare, *misjudged("v2", NOW - timedelta(minutes=30)))
     with session(bare) as s:
-        monitoring.snapshot_kpis(s, settings(bare, kpi_window_seconds=3600), now=NOW)
+        monitoring.snapshot_kpis(s, settings(bare, kpi_window_seconds=3600, kpi_min_labels=4), now=NOW)
         s.commit()
         alert = s.exec(select(Alert).where(Alert.key == f"kpi:model:{serving}:auc")).one()
     assert requests(bare) == [("withdraw", "fallback", f"red auc, f1 on {serving}")]
@@ -84,9 +84,21 @@ def test_red_on_a_release_that_no_longer_serves_takes_nothing_out(bare):
     store(bare, *misjudged("v1", NOW - timedelta(minutes=50)))
     release(bare, "v2", NOW - timedelta(minutes=10))
     with session(bare) as s:
-        run = monitoring.snapshot_kpis(s, settings(bare, kpi_window_seconds=3600), now=NOW)
+        run = monitoring.snapshot_kpis(s, settings(bare, kpi_window_seconds=3600, kpi_min_labels=4), now=NOW)
         s.commit()
         assert s.exec(select(Alert).where(Alert.key == f"kpi:model:{old}:auc")).one().evidence.get("taken_out") is None
+    assert run.actions == [] and requests(bare) == [] and runs(bare, "retrain") == []
+
+
+def test_red_auc_on_fewer_labels_than_kpi_min_labels_is_reported_and_takes_nothing_out(bare):
+    serving = release(bare, "v2", NOW - timedelta(minutes=15), "initial")
+    store(bare, *misjudged("v2", NOW - timedelta(minutes=10)))  # 4 labels, 15 minutes after the release
+    with session(bare) as s:
+        run = monitoring.snapshot_kpis(s, settings(bare, kpi_window_seconds=3600), now=NOW)  # kpi_min_labels 200
+        s.commit()
+        auc = s.exec(select(KpiSnapshot).where(KpiSnapshot.name == "auc", KpiSnapshot.model_version == serving)).one()
+        assert (auc.value, auc.n, auc.colour) == (0.0, 4, "unknown")
+        assert not [a.key for a in s.exec(select(Alert)) if a.key.endswith((":auc", ":f1"))]  # nor for all releases
     assert run.actions == [] and requests(bare) == [] and runs(bare, "retrain") == []
 
 
