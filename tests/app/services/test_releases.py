@@ -1,6 +1,7 @@
 """Releases: the learner records what serves from when; a red model KPI rolls back to the last good release or
 withdraws the model (the fallback ranking serves) until a promotion; shadow candidates score served decisions."""
 
+import time
 from datetime import timedelta
 
 from sqlmodel import Session, select
@@ -104,3 +105,39 @@ def test_a_shadow_candidate_scores_the_served_decisions_without_serving(bare):
     assert all(0 <= r.probability <= 1 for r in rows)
     assert report.decisions == 120 and 0 <= report.agreement <= 1 and report.live_value is not None
     assert ModelStore(settings).current().version == version  # the served model is untouched
+
+
+def test_a_shadow_put_back_scores_from_then_on_and_a_promotion_ends_it(bare):
+    settings, engine = bare.config["FEEDLOOP"], bare.extensions["db_engine"]
+    learner = Learner(settings, engine, clock=SteppedClock())
+    log_decisions(bare, 50, utcnow() - timedelta(hours=3), 3600, OLD)
+    learner.step()
+    a = learner.publish(keep=True)
+    with db.write_session(engine) as s:
+        s.add(
+            ModelVersion(
+                version="r5", archive=learner.model.to_snapshot("r5", {}).to_bytes(), source="retrain", rewards_learned=7
+            )
+        )
+    with Session(engine) as s:
+        shadow.start(s, settings, a)
+    log_decisions(bare, 20, utcnow(), 0.001, OLD, seed=6)
+    assert shadow.score(engine, settings) == (a, 20)
+    time.sleep(0.01)  # the decisions above were served before r5 went into shadow
+    with Session(engine) as s:
+        shadow.start(s, settings, "r5")
+    log_decisions(bare, 10, utcnow(), 0.001, OLD, seed=7)
+    assert shadow.score(engine, settings) == ("r5", 10)
+    time.sleep(0.01)
+    with Session(engine) as s:
+        shadow.start(s, settings, a)  # back again: what r5 scored meanwhile is not scored twice, nothing fails
+    log_decisions(bare, 5, utcnow(), 0.001, OLD, seed=8)
+    assert shadow.score(engine, settings) == (a, 5)
+
+    with Session(engine) as s:
+        shadow.start(s, settings, "r5")
+    with db.write_session(engine) as s:
+        releases.request(s, "promote", "r5", "test")
+    learner.step()
+    assert shadow.shadow_version(settings) is None  # it serves now
+    assert learner.learned == 7 + 85  # what the candidate learned, and everything after it relearned on top

@@ -178,3 +178,66 @@ def test_a_restart_does_not_retrain_but_takes_up_requested_runs_within_seconds(b
         assert scheduler.get_job("requested").trigger.interval.total_seconds() == REQUESTS_SECONDS
     finally:
         scheduler.shutdown(wait=False)
+    with db.write_session(bare.extensions["db_engine"]) as s:  # it ran two days ago: the next run is due now
+        s.add(JobRun(job="retrain", status="ok", started_at=utcnow() - timedelta(days=2)))
+    scheduler = schedule(bare, BackgroundScheduler(timezone="UTC"))
+    scheduler.start(paused=True)
+    try:
+        assert (scheduler.get_job("retrain").next_run_time - utcnow()).total_seconds() < 60
+    finally:
+        scheduler.shutdown(wait=False)
+
+
+def test_a_request_is_taken_up_once_and_one_for_an_unknown_job_fails(bare):
+    from app.services.job_requests import claim
+
+    engine = bare.extensions["db_engine"]
+    with db.write_session(engine) as s:
+        first = request_run(s, "activity-prune", "test")
+        unknown = request_run(s, "no-such-job", "test")
+    assert claim(engine, first) and not claim(engine, first)
+    with db.write_session(engine) as s:
+        s.get(JobRun, first).status = "requested"  # waiting again: the scheduler claims it and runs it
+    assert run_requested(bare) == 2
+    with Session(engine) as s:
+        runs = {r.id: r for r in s.exec(select(JobRun))}
+    assert runs[first].status == "ok" and (runs[unknown].status, runs[unknown].detail) == ("failed", "no job named 'no-such-job'")
+
+
+def test_a_run_that_fails_closes_its_card_with_the_error(bare, settings, monkeypatch):
+    import app.services.retraining as retraining
+
+    log_decisions(bare, 600, utcnow() - timedelta(days=1), 86400 - 60, OLD)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(retraining, "search", broken)
+    with pytest.raises(RuntimeError):
+        retrain(bare.extensions["db_engine"], settings, "manual")
+    with Session(bare.extensions["db_engine"]) as s:
+        card = s.exec(select(ModelCard)).one()
+    assert (card.status, card.decision) == ("failed", "RuntimeError: the disk is full") and card.finished_at
+
+
+def test_decisions_the_policy_did_not_draw_are_not_judged(bare, settings):
+    """Fallback rankings and an apprentice's baseline put first (probability 1) are left out of the held-out window:
+    with nothing else there, there is nothing to judge."""
+    engine = bare.extensions["db_engine"]
+    now = utcnow()
+    log_decisions(bare, 800, now - timedelta(days=2), 86400, OLD)
+    log_decisions(bare, 300, now - timedelta(hours=2), 3600, OLD, policy={d: {"i0": 1.0} for d in OLD}, seed=4)
+    with db.write_session(engine) as s:
+        recent = s.exec(select(Event).where(Event.created_at >= now - timedelta(hours=2))).all()
+        for n, event in enumerate(recent):
+            if n % 2:
+                event.fallback = True
+            else:
+                event.baseline_item_id = "i0"
+            s.add(event)
+    settings.retrain_holdout_share = 0.25
+
+    card = retrain(engine, settings, "manual", now=now)
+
+    assert card.status == "insufficient" and "nothing to judge" in card.decision
+    assert card.candidate_version is None
