@@ -1,5 +1,6 @@
 """A synthetic world to watch the loop learn: items in topics, users with hidden tastes that depend
-on the context, and the reference policies (uniform random, popularity, oracle).
+on the context, and the reference policies (uniform random, popularity, plain Vowpal Wabbit as its tutorial
+sets it up, oracle). The other worlds are in bandit.worlds.
 
 The world knows nothing of feedloop: `simulate` drives any recommender through two callables,
 so the same world measures the real service (through its API) and the baselines.
@@ -11,6 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pylibvw
+import vowpalwabbit
+
+from bandit.features import token
 
 TOPICS = {
     "cooking": ["pasta", "curry", "bread", "soup", "salad", "grill", "dessert", "spices", "noodles", "roast"],
@@ -46,6 +51,11 @@ class SimItem:
 
 
 class World:
+    """The default world. A visit is (user, situation): the situation indexes `situations`, what the app can see
+    of the moment; `click_probabilities` is what the oracle knows and the app does not."""
+
+    situations = CONTEXTS
+
     def __init__(self, n_items: int = 1000, n_users: int = 200, seed: int = 0):
         rng = np.random.default_rng(seed)
         self.topics = list(TOPICS)
@@ -66,6 +76,7 @@ class World:
         self._topic = np.array([self.topics.index(i.category) for i in self.items])
         self._format = np.array([FORMATS.index(i.tags[-1]) for i in self.items])
         self._rng = np.random.default_rng(seed + 1)
+        self.visits = 0  # visits so far: worlds whose tastes change with time read it
 
     def _make_item(self, n: int, rng: np.random.Generator) -> SimItem:
         topic = self.topics[n % len(self.topics)]
@@ -74,16 +85,31 @@ class World:
         title = f"{fmt.capitalize()}: {rng.choice(STYLES)} {words[0]} and {words[1]}"
         return SimItem(f"sim-{n}", title, topic, (str(words[0]), str(words[1]), fmt))
 
-    def click_probabilities(self, user: int, context: int) -> np.ndarray:
-        logits = -4.0 + self._taste[user][self._topic] + FORMAT_BONUS[context][self._format] + self._quality
-        return 1.0 / (1.0 + np.exp(-logits))
+    def click_probabilities(self, user: int, situation: int) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self._logits(user, situation)))
+
+    def tastes(self) -> np.ndarray:
+        """Each user's hidden taste for each topic (logits), as they are now."""
+        return self._taste
+
+    def _logits(self, user: int, situation: int) -> np.ndarray:
+        return -4.0 + self.tastes()[user][self._topic] + FORMAT_BONUS[situation % len(CONTEXTS)][self._format] + self._quality
 
     def next_visit(self) -> tuple[int, int]:
+        self.visits += 1
         return int(self._rng.integers(len(self.users))), int(self._rng.integers(len(CONTEXTS)))
 
-    def context(self, user: int, context: int) -> dict:
+    def context(self, user: int, situation: int) -> dict:
         """What the app sends with a request: device and time of day, and the user's declared interest."""
-        return {**CONTEXTS[context], "interest": self.topics[self._declared[user]]}
+        return {**self.situations[situation], "interest": self.topics[self._declared[user]]}
+
+    def situation(self, context: dict) -> int:
+        """The situation a request's context was sent in (for the oracle)."""
+        return self.situations.index({k: context[k] for k in self.situations[0]})
+
+    def measured(self, user: int) -> bool:
+        """Whether the user's clicks count in the click-through rate (a bot's do not)."""
+        return True
 
     def click(self, p: float) -> float:
         return float(self._rng.random() < p)
@@ -93,16 +119,22 @@ Recommend = Callable[[str, dict], str]  # (user id, context) → item id shown
 Feedback = Callable[[str, dict, str, float], None]  # (user id, context, item id, reward)
 
 
-def simulate(world: World, rounds: int, recommend: Recommend, feedback: Feedback) -> np.ndarray:
-    """Run `rounds` visits; return the reward of each round."""
+def simulate(
+    world: World, rounds: int, recommend: Recommend, feedback: Feedback, at: dict[int, Callable[[], None]] | None = None
+) -> np.ndarray:
+    """Run `rounds` visits; return the reward of each round, NaN for a visit that is not measured (a bot's).
+    `at` maps a round to what happens just before it (a reviewer confirming a fraud, say)."""
     index = {item.id: n for n, item in enumerate(world.items)}
     rewards = np.zeros(rounds)
     for r in range(rounds):
-        user, ctx = world.next_visit()
-        context = world.context(user, ctx)
+        if at and r in at:
+            at[r]()
+        user, situation = world.next_visit()
+        context = world.context(user, situation)
         item_id = recommend(world.users[user], context)
-        rewards[r] = world.click(world.click_probabilities(user, ctx)[index[item_id]])
-        feedback(world.users[user], context, item_id, rewards[r])
+        reward = world.click(world.click_probabilities(user, situation)[index[item_id]])
+        feedback(world.users[user], context, item_id, reward)
+        rewards[r] = reward if world.measured(user) else np.nan
     return rewards
 
 
@@ -114,8 +146,7 @@ class Oracle:
         self._users = {u: n for n, u in enumerate(world.users)}
 
     def recommend(self, user_id: str, context: dict) -> str:
-        situation = {k: context[k] for k in ("device", "daypart")}
-        p = self.world.click_probabilities(self._users[user_id], CONTEXTS.index(situation))
+        p = self.world.click_probabilities(self._users[user_id], self.world.situation(context))
         return self.world.items[int(np.argmax(p))].id
 
     def feedback(self, *_):
@@ -155,9 +186,51 @@ class Popularity:
 
 
 def ctr_curve(rewards: np.ndarray, buckets: int = 20) -> list[float]:
-    return [float(chunk.mean()) for chunk in np.array_split(rewards, buckets) if len(chunk)]
+    return [float(np.nanmean(chunk)) for chunk in np.array_split(rewards, buckets) if len(chunk)]
 
 
 def gap_closed(policy: float, uniform: float, oracle: float) -> float:
     """Share of the uniform-to-oracle gap that `policy` closes (1.0 = as good as the oracle)."""
     return (policy - uniform) / (oracle - uniform) if oracle > uniform else 0.0
+
+
+class TutorialVW:
+    """Plain Vowpal Wabbit as its contextual-bandit tutorial sets it up, the baseline feedloop is measured
+    against: `--cb_explore_adf -q UA --epsilon 0.2`, the user and the request's context in the User namespace,
+    each item's id, category and tags in the Action namespace, every item a candidate, cost −1 for a click."""
+
+    ARGS = "--cb_explore_adf -q UA --quiet --epsilon 0.2"
+
+    def __init__(self, world: World, seed: int = 0):
+        self.vw = vowpalwabbit.Workspace(f"{self.ARGS} --random_seed {seed}")
+        self.ids = [i.id for i in world.items]
+        self._actions = [
+            f"|Action item={i.id} category={i.category} " + " ".join(f"tag={token(t)}" for t in i.tags) for i in world.items
+        ]
+        self._index = {i: n for n, i in enumerate(self.ids)}
+        self.rng = np.random.default_rng(seed)
+        self._last: dict[str, float] = {}  # user → probability of what they were shown last
+
+    def _shared(self, user_id: str, context: dict) -> str:
+        return f"shared |User user={token(user_id)} " + " ".join(f"{token(k)}={token(v)}" for k, v in sorted(context.items()))
+
+    def recommend(self, user_id: str, context: dict) -> str:
+        pmf = np.asarray(self._run(pylibvw.vw.predict_multi, [self._shared(user_id, context), *self._actions]))
+        n = int(self.rng.choice(len(pmf), p=pmf / pmf.sum()))
+        self._last[user_id] = float(pmf[n] / pmf.sum())
+        return self.ids[n]
+
+    def feedback(self, user_id: str, context: dict, item_id: str, reward: float) -> None:
+        actions = list(self._actions)
+        n = self._index[item_id]
+        actions[n] = f"0:{-reward:g}:{self._last[user_id]:g} {actions[n]}"
+        self._run(pylibvw.vw.learn_multi, [self._shared(user_id, context), *actions])
+
+    def _run(self, what, lines: list[str]) -> list[float]:
+        """Predict or learn on native examples, as bandit.policy does (pyvw's wrappers cost 4 ms a round here)."""
+        examples = self.vw._parse("\n".join(lines))
+        try:
+            what(self.vw, examples)
+            return examples[0].get_action_scores()
+        finally:
+            pylibvw.vw._finish_example_multi_ex(self.vw, examples)

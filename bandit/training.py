@@ -130,7 +130,7 @@ def _as_log(rows: list[tuple]) -> Log:
 
 EXPLORATIONS = (EpsilonGreedy(0.02), EpsilonGreedy(0.05), Softmax(30.0), SquareCB(10.0))
 LEARNING_RATES = (2.0, 4.0, 8.0)
-INTERACTION_SETS = ((("UG", "CG"), ("CCG",)), (("UG", "CG", "AG"), ("CCG",)), (("UG", "CG"), ()))
+INTERACTION_SETS = ((("UG", "CG", "AG"), ("CCG",)), (("UG", "CG"), ("CCG",)), (("UG", "CG", "AG"), ()))
 CB_TYPES = ("mtr", "dr")
 
 
