@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -201,17 +200,9 @@ def retrain(engine: Engine, settings: Settings, trigger: str, now: datetime | No
             decision=f"fewer than {settings.retrain_min_holdout + 1} settled decisions in the training window: nothing "
             "to learn from and judge on yet",
         )
-    with _closing(engine, settings, card_id, kpis) as done:
-        found = search(
-            serving_config(settings),
-            lambda: training_rewards(engine, w),
-            lambda: held_out(engine, w),
-            settings.q_alpha,
-            estimator=settings.retrain_estimator,
-            resamples=settings.retrain_resamples,
-        )
-    if done.card is not None:
-        return done.card
+    found = _search(engine, settings, card_id, kpis, lambda: training_rewards(engine, w), lambda: held_out(engine, w))
+    if isinstance(found, ModelCard):
+        return found
     data = {
         "train": {
             "from": w.since.isoformat(),
@@ -233,9 +224,9 @@ def train_on_dataset(engine: Engine, settings: Settings, info: DatasetInfo, rows
     card_id, kpis = _open_card(engine, trigger, utcnow())
     ordered = sorted(rows, key=lambda r: (r.timestamp, r.line))
     cut = len(ordered) - max(int(len(ordered) * settings.retrain_holdout_share), 1)
-    with Session(engine) as s:
-        described = describe_items(s, distinct_actions(rows))
     actions = distinct_actions(rows)
+    with Session(engine) as s:
+        described = describe_items(s, actions)
     candidates = [Candidate(a, *described.get(a, (None, ()))) for a in actions]
     index = {a: n for n, a in enumerate(actions)}
 
@@ -260,17 +251,9 @@ def train_on_dataset(engine: Engine, settings: Settings, info: DatasetInfo, rows
             decision=f"{len(train_rows)} rows to learn and {len(judged)} held-out first-position rows: too few "
             f"(at least 1 and {settings.retrain_min_holdout})",
         )
-    with _closing(engine, settings, card_id, kpis) as done:
-        found = search(
-            serving_config(settings),
-            lambda: [train_rows],
-            lambda: [judged],
-            settings.q_alpha,
-            estimator=settings.retrain_estimator,
-            resamples=settings.retrain_resamples,
-        )
-    if done.card is not None:
-        return done.card
+    found = _search(engine, settings, card_id, kpis, lambda: [train_rows], lambda: [judged])
+    if isinstance(found, ModelCard):
+        return found
     data = {
         "dataset": info.name,
         "train": {"from": ordered[0].timestamp.isoformat(), "to": ordered[cut].timestamp.isoformat(), "rows": cut},
@@ -284,26 +267,22 @@ def train_on_dataset(engine: Engine, settings: Settings, info: DatasetInfo, rows
     return _conclude(engine, settings, card_id, trigger, found, data, kpis, None)
 
 
-@dataclass
-class _Closed:
-    card: ModelCard | None = None
-
-
-@contextmanager
-def _closing(engine: Engine, settings: Settings, card_id: int, kpis: dict) -> Iterator[_Closed]:
-    """Close the card when the search cannot conclude: insufficient when nothing was left to judge (every held-out
-    decision was filtered out), failed with the error otherwise (re-raised, for the job log)."""
-    done = _Closed()
+def _search(engine: Engine, settings: Settings, card_id: int, kpis: dict, train_batches, holdout_batches) -> Search | ModelCard:
+    """The settings search around the serving model's settings; or, when it cannot conclude, the card closed:
+    insufficient when nothing was left to judge (every held-out decision filtered out), failed with the error
+    otherwise (re-raised, for the job log)."""
     try:
-        yield done
-    except NothingToJudge:
-        done.card = _finish(
-            engine,
-            card_id,
-            status="insufficient",
-            kpis=kpis,
-            decision="no held-out decision was a policy's own draw with a learned reward: nothing to judge on",
+        return search(
+            serving_config(settings),
+            train_batches,
+            holdout_batches,
+            settings.q_alpha,
+            estimator=settings.retrain_estimator,
+            resamples=settings.retrain_resamples,
         )
+    except NothingToJudge:
+        decision = "no held-out decision was a policy's own draw with a learned reward: nothing to judge on"
+        return _finish(engine, card_id, status="insufficient", kpis=kpis, decision=decision)
     except Exception as exc:
         _finish(engine, card_id, status="failed", kpis=kpis, decision=f"{type(exc).__name__}: {exc}")
         raise
