@@ -24,6 +24,19 @@ def load_app(warm: bool = False, migrated: bool = True):
     return app
 
 
+def dataset_rows(s, name: str):
+    """(info, rows) of the dataset NAME, or a readable error when it is unknown or empty."""
+    from app.services.datasets import UnknownDataset, load_dataset
+
+    try:
+        info, rows = load_dataset(s, name)
+    except UnknownDataset as exc:
+        raise click.ClickException(str(exc)) from None
+    if not rows:
+        raise click.ClickException(f"dataset {name!r} holds no rows")
+    return info, rows
+
+
 @click.group()
 def main() -> None:
     """feedloop: self-hosted human-in-the-loop recommendations."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from app.cli import load_app
+from app.cli import dataset_rows, load_app
 
 
 @click.command()
@@ -28,18 +28,12 @@ def evaluate(name: str, policy: str, as_json: bool, seed: int, resamples: int) -
     two random halves of the rows."""
     from sqlmodel import Session
 
-    from app.services.datasets import UnknownDataset, load_dataset
     from app.services.evaluation import build_log, distinct_actions, estimate, uniform_groups
 
     app = load_app()
     settings = app.config["FEEDLOOP"]
     with Session(app.extensions["db_engine"]) as s:
-        try:
-            info, rows = load_dataset(s, name)
-        except UnknownDataset as exc:
-            raise click.ClickException(str(exc)) from None
-        if not rows:
-            raise click.ClickException(f"dataset {name!r} holds no rows")
+        info, rows = dataset_rows(s, name)
         actions = distinct_actions(rows)
         if policy == "uniform":
             label, log = "uniform", build_log(rows, actions, uniform_groups(rows, actions), seed)

@@ -63,21 +63,18 @@ def promote(version: str, wait: float) -> None:
 
 def _ask_learner(action: str, version: str, wait: float) -> None:
     from app import db
-    from app.models import ModelRequest, ModelVersion
-    from app.services import audit, releases
+    from app.models import ModelRequest
+    from app.services import releases
 
     app = load_app()
     engine = app.extensions["db_engine"]
-    with db.write_session(engine) as s:
-        kept = s.get(ModelVersion, version)
-        if kept is None:
-            raise click.ClickException(f"no model version {version!r} (see: feedloop models list)")
-        if action == "promote" and kept.source != "retrain":
-            raise click.ClickException(
-                f"{version} is not a retrained candidate; serve it with: feedloop models rollback {version}"
-            )
-        request_id = releases.request(s, action, version, f"operator: feedloop models {action} {version}")
-        audit.record(s, "cli", action, "model", version, None, {"request": request_id})
+    try:
+        with db.write_session(engine) as s:
+            request_id = releases.operator_request(s, "cli", action, version, f"operator: feedloop models {action} {version}")
+    except LookupError as exc:
+        raise click.ClickException(f"{exc} (see: feedloop models list)") from None
+    except releases.NotACandidate as exc:
+        raise click.ClickException(str(exc)) from None
     if wait == 0:
         click.echo(f"{action} to {version} requested (request {request_id}); the learner carries it out")
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from app.cli import load_app
+from app.cli import dataset_rows, load_app
 
 
 @click.command()
@@ -15,18 +15,12 @@ def train(name: str) -> None:
     promoted: `feedloop models promote VERSION`."""
     from sqlmodel import Session
 
-    from app.services.datasets import UnknownDataset, load_dataset
     from app.services.retraining import train_on_dataset
 
     app = load_app()
     engine, settings = app.extensions["db_engine"], app.config["FEEDLOOP"]
     with Session(engine) as s:
-        try:
-            info, rows = load_dataset(s, name)
-        except UnknownDataset as exc:
-            raise click.ClickException(str(exc)) from None
-    if not rows:
-        raise click.ClickException(f"dataset {name!r} holds no rows")
+        info, rows = dataset_rows(s, name)
     click.echo(f"training on {len(rows)} rows of {info.name} (the grid of settings takes a while on large logs)")
     card = train_on_dataset(engine, settings, info, rows)
     click.echo(f"model card {card.id}: {card.status}")

@@ -72,14 +72,13 @@ def promote(version: str):
 
 
 def _ask_learner(action: str, version: str):
-    with db.write_session() as s:
-        kept = model_registry.kept(s, version)
-        if kept is None:
-            abort(404)
-        if action == "promote" and kept.source != "retrain":
-            abort(400, description=f"{version} is not a retrained candidate: roll back to it instead")
-        request_id = releases.request(s, action, version, f"{actor()} on the models page")
-        audit.record(s, actor(), action, "model", version, None, {"request": request_id})
+    try:
+        with db.write_session() as s:
+            releases.operator_request(s, actor(), action, version, f"{actor()} on the models page")
+    except LookupError:
+        abort(404)
+    except releases.NotACandidate as exc:
+        abort(400, description=str(exc))
     flash(f"Asked the learner to {action} {version}; it carries it out within a second or two.", "success")
     return redirect(url_for("models.index"))
 

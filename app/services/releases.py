@@ -11,7 +11,8 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from app.models import KpiSnapshot, ModelRelease, ModelRequest, ModelVersion, utcnow
+from app.models import KpiSnapshot, ModelRelease, ModelRequest, utcnow
+from app.services import audit, model_registry
 from feedback.kpis import MODEL_KPIS
 
 FALLBACK = "fallback"  # the release version of a withdrawal: no model serves
@@ -73,6 +74,23 @@ def request(s: Session, action: str, version: str, reason: str = "") -> int:
     return row.id
 
 
+class NotACandidate(ValueError):
+    """Only a retrained candidate is promoted (it relearns what came after it); a kept version is rolled back to."""
+
+
+def operator_request(s: Session, actor: str, action: str, version: str, reason: str) -> int:
+    """An operator's rollback or promotion of a kept version, audited: the request's id. Raises LookupError for a
+    version that is not kept, NotACandidate for promoting what no retrain trained."""
+    kept = model_registry.kept(s, version)  # not the archive: megabytes not needed here
+    if kept is None:
+        raise LookupError(f"no model version {version!r}")
+    if action == "promote" and kept.source != "retrain":
+        raise NotACandidate(f"{version} is not a retrained candidate: roll back to it instead")
+    request_id = request(s, action, version, reason)
+    audit.record(s, actor, action, "model", version, None, {"request": request_id})
+    return request_id
+
+
 def take_out_of_serving(s: Session, red_label: str, reason: str) -> str:
     """A red model KPI on the release `red_label` (see `label`): go back to the newest earlier release whose model
     KPIs were never red and whose model is kept, else withdraw to the fallback ranking. Returns what was asked of
@@ -85,7 +103,7 @@ def take_out_of_serving(s: Session, red_label: str, reason: str) -> str:
     earlier = s.exec(select(ModelRelease).where(col(ModelRelease.id) < serving.id).order_by(col(ModelRelease.id).desc())).all()
     for release in earlier:
         good = release.version not in (FALLBACK, serving.version) and f"{release.version}#{release.id}" not in red
-        kept = s.get(ModelVersion, release.version) if good else None
+        kept = model_registry.kept(s, release.version) if good else None
         if kept is not None:
             # A retrained candidate stopped learning where its training did: promoting it again relearns everything
             # since on top of it, where a rollback would skip it.
