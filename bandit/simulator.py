@@ -29,6 +29,7 @@ TOPICS = {
 }
 STYLES = ["beginner's guide to", "the best", "a short history of", "weekend", "advanced", "budget", "classic", "modern"]
 FORMATS = ["quick read", "long read", "video", "podcast"]
+QUALITY_SD = 0.3  # items' own appeal, a logit of normal(0, QUALITY_SD) each
 CONTEXTS = [{"device": d, "daypart": p} for d in ("mobile", "desktop") for p in ("morning", "evening")]
 # Which format each context favours (logit bonus), the same for everyone: commuters on mobile in the
 # morning listen and skim, people at a desk in the evening watch and read at length.
@@ -72,7 +73,7 @@ class World:
         # What the app knows of a user (an interest picked at sign-up): right for 80% of them.
         wrong = rng.random(n_users) < 0.2
         self._declared = np.where(wrong, rng.integers(n_topics, size=n_users), self._kind)
-        self._quality = rng.normal(0.0, 0.3, size=n_items)
+        self._quality = rng.normal(0.0, QUALITY_SD, size=n_items)
         self._topic = np.array([self.topics.index(i.category) for i in self.items])
         self._format = np.array([FORMATS.index(i.tags[-1]) for i in self.items])
         self._rng = np.random.default_rng(seed + 1)
@@ -86,14 +87,15 @@ class World:
         return SimItem(f"sim-{n}", title, topic, (str(words[0]), str(words[1]), fmt))
 
     def click_probabilities(self, user: int, situation: int) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self._logits(user, situation)))
+        return 1.0 / (1.0 + np.exp(-(self.taste_logits(user, situation) + self._quality)))
 
     def tastes(self) -> np.ndarray:
         """Each user's hidden taste for each topic (logits), as they are now."""
         return self._taste
 
-    def _logits(self, user: int, situation: int) -> np.ndarray:
-        return -4.0 + self.tastes()[user][self._topic] + FORMAT_BONUS[situation % len(CONTEXTS)][self._format] + self._quality
+    def taste_logits(self, user: int, situation: int) -> np.ndarray:
+        """Each item's click logit for the user in the situation, all but the item's own quality."""
+        return -4.0 + self.tastes()[user][self._topic] + FORMAT_BONUS[situation % len(CONTEXTS)][self._format]
 
     def next_visit(self) -> tuple[int, int]:
         self.visits += 1
@@ -151,6 +153,43 @@ class Oracle:
 
     def feedback(self, *_):
         pass
+
+
+class Ceiling:
+    """What a run of this length allows at best: told every user's tastes as they are now and what each situation
+    favours (the whole click logit but the item's quality), it learns the items' quality from its own clicks by
+    Thompson sampling on an exact grid posterior with the world's prior, normal(0, QUALITY_SD), pooling every
+    impression of an item. A policy that must learn the tastes too cannot expect to beat it."""
+
+    GRID = np.linspace(-5 * QUALITY_SD, 5 * QUALITY_SD, 61)
+    SHORTLIST = 120  # items with the best logits but quality: the best item is among them by a wide margin
+
+    def __init__(self, world: World, seed: int = 0):
+        self.world = world
+        self._users = {u: n for n, u in enumerate(world.users)}
+        self.rng = np.random.default_rng(seed)
+        self._log_posterior = np.tile(-0.5 * (self.GRID / QUALITY_SD) ** 2, (len(world.items), 1))
+        self._index = {item.id: n for n, item in enumerate(world.items)}
+        self._shown: dict[str, float] = {}  # user → the taste logit of what they were shown
+
+    def recommend(self, user_id: str, context: dict) -> str:
+        user = self._users[user_id]
+        if not self.world.measured(user):  # told who the bot is, too: it learns nothing from its clicks
+            return self.world.items[0].id
+        logits = self.world.taste_logits(user, self.world.situation(context))
+        shortlist = np.argsort(-logits)[: self.SHORTLIST]
+        posterior = np.exp(self._log_posterior[shortlist] - self._log_posterior[shortlist].max(axis=1, keepdims=True))
+        posterior /= posterior.sum(axis=1, keepdims=True)
+        drawn = self.GRID[(posterior.cumsum(axis=1) < self.rng.random((len(shortlist), 1))).sum(axis=1)]
+        n = int(shortlist[np.argmax(logits[shortlist] + drawn)])
+        self._shown[user_id] = float(logits[n])
+        return self.world.items[n].id
+
+    def feedback(self, user_id: str, _context: dict, item_id: str, reward: float) -> None:
+        if user_id not in self._shown:
+            return
+        p = 1.0 / (1.0 + np.exp(-(self._shown.pop(user_id) + self.GRID)))
+        self._log_posterior[self._index[item_id]] += np.log(p if reward > 0 else 1.0 - p)
 
 
 class UniformRandom:

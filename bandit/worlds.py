@@ -31,8 +31,8 @@ class ContextFlip(World):
         weekend = self._rng.random() < 2 / 7
         return user, situation + len(CONTEXTS) * int(weekend)
 
-    def _logits(self, user: int, situation: int) -> np.ndarray:
-        return super()._logits(user, situation) + self._week_bonus[situation // len(CONTEXTS)]
+    def taste_logits(self, user: int, situation: int) -> np.ndarray:
+        return super().taste_logits(user, situation) + self._week_bonus[situation // len(CONTEXTS)]
 
 
 class Drift(World):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bandit.simulator import Oracle, Popularity, TutorialVW, UniformRandom, World, ctr_curve, gap_closed, simulate
+from bandit.simulator import Ceiling, Oracle, Popularity, TutorialVW, UniformRandom, World, ctr_curve, gap_closed, simulate
 from bandit.worlds import Fraud, make_world
 
 UPLOAD_BATCH = 1000
@@ -78,7 +78,7 @@ def run_simulation(
     pace: float | None = None,
     world: str = "default",
     confirm_fraud: bool = True,
-    baselines: tuple[str, ...] = ("uniform", "popularity", "tutorial-vw", "oracle"),
+    baselines: tuple[str, ...] = ("uniform", "popularity", "tutorial-vw", "ceiling", "oracle"),
 ) -> SimulationResult:
     """With `http`, the rounds go through a real `feedloop serve` (gunicorn workers, the learner sidecar learning
     asynchronously), as fast as it answers or at `pace` rounds a second; otherwise through the app in this
@@ -91,7 +91,7 @@ def run_simulation(
     else:
         feedloop, fraud = _feedloop(home, sim, rounds, seed, progress, confirm_at=rounds // 4 if confirm_fraud else None)
         rewards = {"feedloop": feedloop}
-    makers = {"uniform": UniformRandom, "popularity": Popularity, "tutorial-vw": TutorialVW, "oracle": Oracle}
+    makers = {"uniform": UniformRandom, "popularity": Popularity, "tutorial-vw": TutorialVW, "ceiling": Ceiling, "oracle": Oracle}
     for name in baselines:
         sim = make_world(world, items, users, seed, rounds)  # same visits in the same order for every policy
         policy = Oracle(sim) if name == "oracle" else makers[name](sim, seed)

@@ -51,5 +51,6 @@ def test_simulate_command_runs_another_world_and_refuses_an_unknown_one():
     result = CliRunner().invoke(main, ["simulate", "--world", "contextflip", "--rounds", "200", "--users", "5", "--items", "40"])
     assert result.exit_code == 0, result.output
     assert "world contextflip" in result.output and "plain VW (tutorial set-up) closes" in result.output
+    assert "the ceiling of a run this long" in result.output
     refused = CliRunner().invoke(main, ["simulate", "--world", "moon"])
     assert refused.exit_code == 2 and "'moon' is not one of" in refused.output
