@@ -1,4 +1,5 @@
-"""`feedloop serve`: gunicorn with the app built in each worker (torch and FAISS do not survive fork well),
+"""`feedloop serve`: gunicorn with the app built in each worker (database pools and FAISS are per process; the
+encoder, loaded in the master before the fork and never run there, is shared),
 and, in the embedded layout, the learner and the scheduler as sidecar processes that live and die with the
 server, so that however many workers serve, exactly one process learns and one runs the jobs. The master
 watches its sidecars and restarts one that dies, waiting longer after each quick death."""

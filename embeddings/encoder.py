@@ -69,6 +69,11 @@ def native_int8_dot() -> bool:
     return bool(torch.cpu._is_vnni_supported() or torch.cpu._is_amx_tile_supported())
 
 
+def encoder_id(model_dir: str | Path, precision: str) -> str:
+    """The model id an encoder of `model_dir` at `precision` gives its vectors, known without loading it."""
+    return f"{model_fingerprint(model_dir)}-int8" if precision == "int8" else model_fingerprint(model_dir)
+
+
 class Encoder:
     def __init__(self, model_dir: str | Path, batch_size: int = 64, precision: str = "fp32"):
         """`precision` "bf16" runs the transformer under bf16 autocast; pooling and normalising stay fp32."""
@@ -84,7 +89,7 @@ class Encoder:
             raise ValueError(f"precision must be bf16 or fp32, not {precision!r}")
         self.batch_size = batch_size
         self.precision = precision
-        self.model_id = model_fingerprint(model_dir)
+        self.model_id = encoder_id(model_dir, precision)
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         self.dim = int(self._model.get_embedding_dimension())
 

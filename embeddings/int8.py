@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.encoder import model_fingerprint
+from embeddings.encoder import encoder_id
 
 INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 CALIBRATION = Path(__file__).with_name("calibration.txt")  # catalogue-like texts: activation ranges come from them
@@ -77,7 +77,7 @@ class Int8Encoder:
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         self.max_length = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
         self.batch_size = batch_size
-        self.model_id = f"{model_fingerprint(model_dir)}-int8"  # its vectors never mix with the fp32 model's
+        self.model_id = encoder_id(model_dir, "int8")  # its vectors never mix with the fp32 model's
         path = Path(cache_dir) / self.model_id / "model.xml"
         if not path.exists():
             self._quantise(model_dir, path)

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
 
 MAD_TO_SIGMA = 1.4826  # the MAD of a normal distribution times this is its standard deviation
 
@@ -86,6 +85,8 @@ def fraud_like(
         raise ValueError(f"behaviour has one row per user and the columns {', '.join(BEHAVIOUR)}")
     if len(users) < min_users or not np.all(np.isfinite(behaviour)):
         return []
+    from sklearn.ensemble import IsolationForest  # here: only the anomaly scan pays for scikit-learn
+
     scaled = np.log1p(np.maximum(behaviour, 0))  # counts and rates are skewed; the log evens their scales
     forest = IsolationForest(n_estimators=200, contamination=contamination, random_state=seed).fit(scaled)
     scores = forest.score_samples(scaled)

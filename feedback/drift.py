@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 COLOURS = ("green", "yellow", "red")
 FLOOR = 1e-4  # share given to an empty bin, so that ln(current / reference) stays finite
@@ -71,6 +70,8 @@ def compare(reference: Sequence, current: Sequence, rules: DriftRules = DriftRul
     if not (np.all(np.isfinite(ref)) and np.all(np.isfinite(cur))):
         raise ValueError("drift is measured on finite numbers or on categories (strings)")
     psi = psi_numeric(ref, cur, rules.bins)
+    from scipy import stats  # here: only the drift scan pays for SciPy
+
     ks = stats.ks_2samp(ref, cur)
     return Drift(psi, float(ks.statistic), float(ks.pvalue), _worst(_psi_colour(psi, rules), _ks_colour(ks, rules)), n_ref, n_cur)
 

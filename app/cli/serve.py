@@ -37,12 +37,15 @@ def serve(
             f"--dev runs Flask's debugger, which executes code for whoever reaches it: it "
             f"listens on a loopback address only, not {host!r}"
         )
-    load_app()  # fail here, with a readable message, on bad configuration
+    app = load_app()  # fail here, with a readable message, on bad configuration
     from app.server import run, run_dev
 
     if dev:
         run_dev(load_app(warm=True), host, port, learner=not no_learner, scheduler=not no_scheduler)
     else:
+        # Loaded in the master, the encoder's weights are shared by the workers it forks (copy-on-write)
+        # instead of loaded again in each (docs/benchmarks.md, memory).
+        app.extensions["catalogue"].load_model()
         run(host, port, workers, threads, timeout, learner=not no_learner, scheduler=not no_scheduler)
 
 

@@ -9,7 +9,7 @@ def reindex(app: Flask) -> str:
     catalogue = app.extensions["catalogue"]
     encoded = catalogue.encode_missing()
     if catalogue.index is None:
-        catalogue.warm_up()
+        catalogue.warm_up(with_model=False)
     else:
         catalogue.sync()
     saved = catalogue.unsaved

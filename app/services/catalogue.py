@@ -10,6 +10,7 @@ requests never do.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -24,7 +25,7 @@ from sqlmodel import Session, col, select
 from app.db import advisory_xact_lock, upsert, write_session
 from app.models import CatalogueChange, Item, ItemVector, utcnow
 from app.settings import Settings
-from embeddings.encoder import TextEncoder, item_text, load_encoder, text_hash
+from embeddings.encoder import TextEncoder, encoder_id, item_text, load_encoder, text_hash
 from embeddings.index import VectorIndex
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ class Catalogue:
 
     @property
     def encoder(self) -> TextEncoder:
+        return self.load_model()
+
+    def load_model(self) -> TextEncoder:
         if self._encoder is None:
             self._encoder = load_encoder(
                 self.settings.embedding_model,
@@ -82,17 +86,26 @@ class Catalogue:
             )
         return self._encoder
 
+    @functools.cached_property
+    def model_id(self) -> str:
+        """The id of the vectors the encoder makes, from the model's files: a process that only indexes stored
+        vectors (the scheduler, mostly) never loads the model."""
+        return encoder_id(self.settings.embedding_model, self.settings.encoder_precision)
+
     @property
     def model_ready(self) -> bool:
         return self._encoder is not None
 
-    def warm_up(self) -> None:
-        """Load the encoder and the saved index; rebuild the index when it is missing or stale. An index that had
-        to be rebuilt, or brought up to date, is saved before serving starts (at 100k items a rebuild costs a
-        minute and a half, which the next start should not pay again); requests never save it."""
-        encoder = self.encoder
+    def warm_up(self, with_model: bool = True) -> None:
+        """Load the saved index; rebuild it when it is missing or stale. An index that had to be rebuilt, or
+        brought up to date, is saved before serving starts (at 100k items a rebuild costs a minute and a half,
+        which the next start should not pay again); requests never save it. Without `with_model` the encoder
+        is loaded only if there are items to encode: serving wants it ready for the first query, a job that
+        indexes stored vectors does not need its few hundred megabytes."""
+        if with_model:
+            self.load_model()
         with self._lock:
-            loaded = self._load_saved(encoder.model_id)
+            loaded = self._load_saved(self.model_id)
             if loaded is None:
                 self._rebuild()
             else:
@@ -149,7 +162,7 @@ class Catalogue:
     def save_index(self) -> None:
         with self._lock:
             if self.index is not None:
-                self.index.save(self.settings.index_path, {"model_id": self.encoder.model_id, "applied": self.applied})
+                self.index.save(self.settings.index_path, {"model_id": self.model_id, "applied": self.applied})
                 self.saved = self.applied
 
     def search(self, vector: np.ndarray, k: int, exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
@@ -210,7 +223,7 @@ class Catalogue:
 
     def encode_missing(self, progress: Callable[[int], None] | None = None) -> int:
         """Encode and store vectors for live items that have none from the current model."""
-        model_id = self.encoder.model_id
+        model_id = self.model_id
         with Session(self.engine) as s:
             missing = s.exec(
                 select(Item.id)
@@ -243,7 +256,7 @@ class Catalogue:
             log.warning("saved index %s is unreadable (%s); rebuilding", path, exc)
             return None
         head = self._head()
-        if meta.get("model_id") != model_id or meta.get("dim") != self.encoder.dim or meta.get("applied", 0) > head:
+        if meta.get("model_id") != model_id or meta.get("applied", 0) > head:
             log.info("saved index %s belongs to another model or database; rebuilding", path)
             return None
         return index, int(meta["applied"])
@@ -251,13 +264,19 @@ class Catalogue:
     def _rebuild(self) -> None:
         head = self._head()
         self.encode_missing()
-        index = VectorIndex(self.encoder.dim, **self._index_params())
+        index = VectorIndex(self._stored_dim() or self.encoder.dim, **self._index_params())
         with Session(self.engine) as s:
             ids = s.exec(select(Item.id).where(col(Item.deleted_at).is_(None))).all()
             for batch in chunks(ids, 10_000):
                 self._upsert_from_db(s, index, list(batch))
         self.index, self.applied = index, head
         log.info("index rebuilt: %d items (%s)", len(index), index.kind)
+
+    def _stored_dim(self) -> int | None:
+        """The length of the stored vectors of the current model (None when there are none)."""
+        with Session(self.engine) as s:
+            vector = s.exec(select(ItemVector.vector).where(ItemVector.model_id == self.model_id).limit(1)).first()
+        return len(vector) // 4 if vector is not None else None
 
     def _apply(self, s: Session, item_ids: list[str]) -> None:
         for item_id in item_ids:
@@ -269,7 +288,7 @@ class Catalogue:
         self._upsert_from_db(s, self.index, [i for i in item_ids if i in live])
 
     def _upsert_from_db(self, s: Session, index: VectorIndex, item_ids: list[str]) -> None:
-        model_id, dim = self.encoder.model_id, self.encoder.dim
+        model_id, dim = self.model_id, index.dim
         for batch in chunks(item_ids):
             rows = s.exec(
                 select(ItemVector.item_id, ItemVector.vector).where(
@@ -308,7 +327,7 @@ def upsert_items(catalogue: Catalogue, items: list[ItemData]) -> int:
     """Store items and their vectors in one transaction; re-encode only items whose text changed."""
     if not items:
         return 0
-    encoder = catalogue.encoder
+    model_id = catalogue.model_id
     digests = {i.id: text_hash(text_of(i)) for i in items}
     with Session(catalogue.engine) as s:
         current = {
@@ -316,13 +335,13 @@ def upsert_items(catalogue: Catalogue, items: list[ItemData]) -> int:
             for batch in chunks([i.id for i in items])
             for item_id, digest in s.exec(
                 select(ItemVector.item_id, ItemVector.text_hash).where(
-                    col(ItemVector.item_id).in_(batch), ItemVector.model_id == encoder.model_id
+                    col(ItemVector.item_id).in_(batch), ItemVector.model_id == model_id
                 )
             ).all()
             if digests[item_id] == digest
         }
     stale = [i for i in items if i.id not in current]
-    vectors = dict(zip((i.id for i in stale), encoder.encode([text_of(i) for i in stale])))
+    vectors = dict(zip((i.id for i in stale), catalogue.encoder.encode([text_of(i) for i in stale]))) if stale else {}
     now = utcnow()
     with write_session(catalogue.engine) as s:
         record_changes(s, digests)
@@ -334,7 +353,7 @@ def upsert_items(catalogue: Catalogue, items: list[ItemData]) -> int:
             row.sqlmodel_update(asdict(item), update={"updated_at": now, "deleted_at": None})
             s.add(row)
         s.flush()  # the items first: their vectors refer to them
-        upsert(s, ItemVector, [_vector_row(i, encoder.model_id, digests[i], v) for i, v in vectors.items()])
+        upsert(s, ItemVector, [_vector_row(i, model_id, digests[i], v) for i, v in vectors.items()])
     catalogue.sync()
     return len(items)
 

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -248,6 +247,8 @@ def measure_kpis(
       fewer than `min_labels` labels the value is reported with its n but its colour is "unknown" (a release
       minutes after its promotion has a handful of labels, and red takes it out of serving).
     Rewards, answers and purchases of excluded users count nowhere."""
+    from sklearn.metrics import roc_auc_score  # here: imported with the app, scikit-learn cost every process 90 MB
+
     excluded = _excluded(s)
     events = _events(s, since, until)
     by_id = {e.id: e for e in events}

@@ -5,6 +5,7 @@ import time
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import Session, delete, select
 
+from app import create_app
 from app.db import single_instance
 from app.jobs.scheduler import run_job, schedule
 from app.models import ItemVector, JobRun
@@ -43,6 +44,20 @@ def test_reindex_encodes_items_that_lost_their_vector(app, catalogue):
     assert run_job(app, "reindex").detail.startswith("encoded 1 items")
     with Session(engine) as s:
         assert s.get(ItemVector, "drone").model_id == app.extensions["catalogue"].encoder.model_id
+
+
+def test_a_scheduler_with_nothing_to_encode_never_loads_the_model(config, app, catalogue):
+    """The scheduler's process indexes stored vectors: the encoder's few hundred megabytes stay unloaded."""
+    scheduler_app = create_app(config)
+    try:
+        catalogue_of_scheduler = scheduler_app.extensions["catalogue"]
+        run = run_job(scheduler_app, "reindex")
+        assert run.status == "ok" and f"index holds {len(catalogue)} items" in run.detail
+        assert not catalogue_of_scheduler.model_ready
+        drone = app.extensions["catalogue"].vectors(["drone"])["drone"]
+        assert catalogue_of_scheduler.search(drone, 1)[0][0] == "drone"
+    finally:
+        scheduler_app.extensions["db_engine"].dispose()
 
 
 def test_a_failed_run_is_recorded_and_the_next_run_recovers(app, catalogue):
