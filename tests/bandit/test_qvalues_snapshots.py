@@ -31,6 +31,18 @@ def test_table_round_trips_through_rows():
     assert QTable.from_rows(table.rows(), 0.2).get("a", "s") == pytest.approx(0.2)
 
 
+def test_top_ranks_a_segments_items_by_q_and_follows_updates():
+    table = QTable(alpha=0.5)
+    for item, reward in (("a", 0.2), ("b", 1.0), ("c", 0.6)):
+        table.update(item, "mobile", reward)
+    table.update("z", "desktop", 1.0)  # another segment's favourite is not this one's
+    assert table.top("mobile", 2) == ["b", "c"]  # Q: b 0.5, c 0.3, a 0.1
+    table.update("a", "mobile", 1.0)  # a: 0.55
+    table.update("a", "mobile", 1.0)  # a: 0.775, above b
+    assert table.top("mobile", 3) == ["a", "b", "c"] and table.top("nobody", 3) == []
+    assert QTable.from_rows(table.rows(), 0.5).top("mobile", 3) == ["a", "b", "c"]
+
+
 def snapshot() -> Snapshot:
     return Snapshot("v3", b"\x00model-bytes", {"policy": {"bits": 18}}, [["a", "*", 0.5, 2]], {"last_reward_id": 9})
 
