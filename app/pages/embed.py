@@ -25,6 +25,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from app import db
 from app.api.poll_responses import RESPONDENT_COOKIE, per_address, per_respondent
+from app.api.schemas.common import EVENT_ID_PATTERN
 from app.models import Poll
 from app.pages import pages
 from app.services import polls
@@ -36,7 +37,7 @@ bp = pages("embed", __name__, roles=None)
 
 FORM_MAX_AGE = 24 * 3600
 COOKIE_MAX_AGE = 365 * 86400
-_EVENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
 _ITEM_ID = re.compile(r"^[A-Za-z0-9_:@.\-]{1,256}$")
 
 

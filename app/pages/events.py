@@ -12,11 +12,12 @@ from flask import abort, current_app, redirect, render_template, request, url_fo
 from flask_login import current_user
 
 from app import db
+from app.api.schemas.common import EVENT_ID_PATTERN
 from app.pages import REVIEWERS, pages
 from app.services import decisions, lineage
 
 bp = pages("events", __name__, roles=REVIEWERS, url_prefix="/events")
-EVENT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")  # app.api.schemas.common.EventId
+EVENT_ID = re.compile(EVENT_ID_PATTERN)
 
 
 @bp.get("/")

@@ -5,12 +5,13 @@ from typing import Annotated, Any, Optional, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StringConstraints
 
 ITEM_ID_PATTERN = r"^[A-Za-z0-9_:@.\-]+$"
+EVENT_ID_PATTERN = r"^[A-Za-z0-9]{1,32}$"  # the recommender issues uuid4 hex; the pages check ids with it too
 # Numbers an app may send as context or attributes: far beyond any price, count or coordinate, and small enough
 # that no product of a few of them overflows the model's float arithmetic.
 NUMBER_BOUND = 1e9
 
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=ITEM_ID_PATTERN)]
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
+EventId = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=EVENT_ID_PATTERN)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 BoundedInt = Annotated[StrictInt, Field(ge=-NUMBER_BOUND, le=NUMBER_BOUND)]
 BoundedFloat = Annotated[StrictFloat, Field(ge=-NUMBER_BOUND, le=NUMBER_BOUND, allow_inf_nan=False)]
