@@ -17,6 +17,8 @@ from collections.abc import Callable
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from app.services.background import Freshener
+
 log = logging.getLogger("feedloop.server")
 SIDECARS = {"learner": [sys.executable, "-m", "app", "learner"], "scheduler": [sys.executable, "-m", "app", "scheduler"]}
 FIRST_BACKOFF, MAX_BACKOFF = 1.0, 60.0  # seconds before restarting a sidecar that died; doubled per quick death
@@ -95,11 +97,27 @@ def _one_thread_per_worker(_server, _worker) -> None:
     torch.set_num_threads(1)
 
 
-def _freeze_startup_heap(_worker) -> None:
+def _start_worker(worker) -> None:
+    worker.freshener = freshener(worker.wsgi)
+    worker.freshener.start(threading.Event())
     # The app is loaded: torch, transformers and the catalogue make millions of objects that live as long as
     # the worker. Exempt from the collector's full scans, they stop costing every request a tenth of its
     # time (docs/benchmarks.md).
     gc.freeze()
+
+
+def freshener(app: Flask) -> Freshener:
+    activity = app.extensions["recommender"].item_activity if app.config["FEEDLOOP"].activity_features else None
+    return Freshener(app.extensions["models"], activity)
+
+
+def _before_request(worker, _req) -> None:
+    worker.freshener.before_request()
+
+
+def _after_request(worker, _req, _environ, _resp) -> None:
+    # gunicorn calls this once the answer is sent: the next request, not this one, waits for what it loads.
+    worker.freshener.after_request()
 
 
 class Server(BaseApplication):
@@ -114,7 +132,9 @@ class Server(BaseApplication):
         for key, value in self.options.items():
             self.cfg.set(key, value)
         self.cfg.set("post_fork", _one_thread_per_worker)
-        self.cfg.set("post_worker_init", _freeze_startup_heap)
+        self.cfg.set("post_worker_init", _start_worker)
+        self.cfg.set("pre_request", _before_request)
+        self.cfg.set("post_request", _after_request)
         self.cfg.set("when_ready", self._start_sidecars)
         self.cfg.set("on_exit", self._stop_sidecars)
 

@@ -57,6 +57,11 @@ class QTable:
             self._top[seg] = [item for _, item in ranked]
         return self._top[seg][:n]
 
+    def prepare(self) -> None:
+        """Rank every segment now, so that the first `top` of each does not pay for it."""
+        for seg in self._q:
+            self.top(seg, 0)
+
     def rows(self) -> list[tuple[str, str, float, int]]:
         return [(item, seg, q, self._n[seg][item]) for seg, values in self._q.items() for item, q in values.items()]
 

@@ -79,19 +79,20 @@ class ItemActivity:
         self._features: dict[str, ItemFeatures] = {}
         self._loaded_at: float | None = None
         self._lock = threading.Lock()
+        self.load_in_requests = True  # False in a serving worker: app.services.background.Freshener reloads
 
     def features(self, item_id: str) -> ItemFeatures:
         return self._features.get(item_id, ())
 
     def refresh_if_due(self) -> None:
-        """Reload when the counts are older than REFRESH_SECONDS. While one thread reloads, the others go on with
-        the previous counts (only the very first load is waited for)."""
-        if not self._due():
+        """Reload when the counts are older than REFRESH_SECONDS (unless something else loads them). While one
+        thread reloads, the others go on with the previous counts (only the very first load is waited for)."""
+        if not self.load_in_requests or not self.due():
             return
         if not self._lock.acquire(blocking=self._loaded_at is None):
             return
         try:
-            if self._due():
+            if self.due():
                 self.refresh()
         finally:
             self._lock.release()
@@ -100,7 +101,7 @@ class ItemActivity:
         self._features = load(self.engine, now or utcnow())
         self._loaded_at = self._clock()
 
-    def _due(self) -> bool:
+    def due(self) -> bool:
         return self._loaded_at is None or self._clock() - self._loaded_at >= self.refresh_seconds
 
 

@@ -1,7 +1,11 @@
 """Serving side of the model: the learner's newest snapshot, swapped in between requests without a restart.
 
 A request takes the model once (`current`) and uses that one object for candidates, Q-values, ranking and the
-logged version; a newer snapshot replaces the store's reference, never the object a request holds."""
+logged version; a newer snapshot replaces the store's reference, never the object a request holds.
+
+In a serving worker, app.services.background.Freshener loads new snapshots between requests
+(`load_in_requests` False). Elsewhere (tests, the CLI, one-off scripts) the call that notices a new snapshot loads
+it, so that what was published is what the next call sees."""
 
 from __future__ import annotations
 
@@ -48,14 +52,16 @@ class ModelStore:
         self._clock = clock
         self._checked = float("-inf")
         self._lock = threading.Lock()  # a VW workspace is not thread-safe
+        self.load_in_requests = True
 
     def current(self) -> ServedModel:
-        """The newest published model (looked for at most every CHECK_SECONDS; a damaged file is logged and
-        skipped). Call `decide` to use its policy."""
-        now = self._clock()
-        if now - self._checked >= CHECK_SECONDS:
-            self._checked = now
-            self._load_newer()
+        """The newest published model, looked for at most every CHECK_SECONDS unless something else loads it
+        (`load_in_requests`). Call `decide` to use its policy."""
+        if self.load_in_requests:
+            now = self._clock()
+            if now - self._checked >= CHECK_SECONDS:
+                self._checked = now
+                self.refresh()
         return self._model
 
     @contextmanager
@@ -64,7 +70,8 @@ class ModelStore:
         with self._lock:
             yield
 
-    def _load_newer(self) -> None:
+    def refresh(self) -> None:
+        """Load the published snapshot if it changed; a damaged file is logged and skipped."""
         path = self.settings.snapshot_path
         stamp = file_stamp(path)
         if stamp is None or stamp == self._stamp:
@@ -74,6 +81,7 @@ class ModelStore:
         except (OSError, SnapshotError) as exc:
             log.warning("could not load model snapshot %s: %s", path, exc)
             return
+        model.qvalues.prepare()
         self._model, self._stamp = model, stamp
 
     def deciding(self, version: str, session: Session) -> ServedModel:

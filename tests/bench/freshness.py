@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine, func, select
 
-from tests.bench.recommendations import ITEMS, USERS, _drive, build_service, served, warm_history
+from tests.bench.recommendations import ITEMS, _drive
+from tests.bench.service import USERS, build_service, served, warm_history
 
 PROBES, PROBE_TIMEOUT_S, LOAD_S = 120, 10.0, 90.0
 TARGET_P99_S = 1.0
@@ -29,12 +30,11 @@ TARGET_P99_S = 1.0
 
 def run() -> Iterator[dict]:
     with tempfile.TemporaryDirectory(prefix="feedloop-fresh-") as home:
-        app = build_service(Path(home))
-        contexts = [{"device": d, "daypart": p} for d in ("mobile", "desktop") for p in ("morning", "evening")]
-        warm_history(app, np.random.default_rng(0), contexts)
+        app = build_service(Path(home), ITEMS)
+        warm_history(app, np.random.default_rng(0))
         snapshot_path = app.config["FEEDLOOP"].snapshot_path
         app.extensions["db_engine"].dispose()
-        with served(Path(home)) as (port, key):
+        with served(Path(home)) as (port, key, _server):
             learned = SnapshotWatch(snapshot_path)
             learned.start()
             load = threading.Thread(target=_drive, args=(port, key, LOAD_S))
@@ -55,10 +55,11 @@ def run() -> Iterator[dict]:
 
 
 class SnapshotWatch:
-    """version → the last reward id it learned, read from each snapshot the learner publishes."""
+    """version → the last reward id it learned, and when it was first seen (time.monotonic()), read from each
+    snapshot the learner publishes."""
 
     def __init__(self, path: Path):
-        self.path, self.versions, self._stop = path, {}, threading.Event()
+        self.path, self.versions, self.seen_at, self._stop = path, {}, {}, threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
     def start(self) -> None:
@@ -82,6 +83,7 @@ class SnapshotWatch:
                 continue  # replaced while read: the next look reads the newer one
             seen = stamp
             self.versions.setdefault(snapshot.version, int(snapshot.meta.get("last_reward_id", 0)))
+            self.seen_at.setdefault(snapshot.version, time.monotonic())
 
 
 def probe(port: int, key: str, home: Path, learned: SnapshotWatch) -> tuple[list[float], int]:

@@ -9,43 +9,34 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import insert
 
-ITEMS, N, K, DIM = 100_000, 100, 10, 384
-USERS = 500
-REQUESTS, BUDGET_S = 2_000, 60.0
-HTTP_REQUESTS, HTTP_S, CONCURRENCY = 6_000, 60.0, 8
+from tests.bench.service import CONTEXTS, USERS, K, build_service, latencies, served, summary, warm_history
+
+ITEMS, N = 100_000, 100
+HTTP_REQUESTS, HTTP_S, CONCURRENCY = 8_000, 60.0, 8
 LEARN_REWARDS = 5_000
 LEARN_SECONDS_MAX = 120
-TARGETS = {"p50_ms": 5.0, "p99_ms": 20.0, "http_rps": 300, "floor_ratio": 2.0, "learn_per_s": 2_000}
+TARGETS = {"p50_ms": 5.0, "p99_ms": 20.0, "http_rps": 400, "floor_ratio": 2.0, "learn_per_s": 2_000}
 
 
 def run() -> Iterator[dict]:
     with tempfile.TemporaryDirectory(prefix="feedloop-bench-") as home:
-        app = build_service(Path(home))
+        app = build_service(Path(home), ITEMS)
         rec = app.extensions["recommender"]
-        contexts = [{"device": d, "daypart": p} for d in ("mobile", "desktop") for p in ("morning", "evening")]
         rng = np.random.default_rng(0)
-        warm_history(app, rng, contexts)
+        warm_history(app, rng)
 
         def one():
             from app.services.recommender import Request
 
-            rec.recommend(Request(user_id=f"user-{rng.integers(USERS)}", context=contexts[rng.integers(4)], k=K))
+            rec.recommend(Request(user_id=f"user-{rng.integers(USERS)}", context=CONTEXTS[rng.integers(4)], k=K))
 
         in_process = latencies(one)
         floor = latencies(floor_call(app, rng))
@@ -54,7 +45,7 @@ def run() -> Iterator[dict]:
             ["floor: FAISS top-100 + VW predict", *summary(floor)],
         ]
         ratio = np.percentile(in_process, 50) / np.percentile(floor, 50)
-        learn_rate = learner_throughput(app, rng, contexts)
+        learn_rate = learner_throughput(app, rng)
         http = http_load(Path(home))
         app.extensions["db_engine"].dispose()
     yield {
@@ -77,70 +68,6 @@ def run() -> Iterator[dict]:
     }
 
 
-def build_service(home: Path):
-    """A feedloop on SQLite with ITEMS random unit vectors stored as if they had been encoded."""
-    from app import create_app, db
-    from app.models import CatalogueChange, Item, ItemVector, utcnow
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    app = create_app({"home": str(home), "env": "test"})
-    engine = app.extensions["db_engine"]
-    db.upgrade(engine)
-    model_id = app.extensions["catalogue"].encoder.model_id
-    rng = np.random.default_rng(1)
-    now = utcnow()
-    with engine.begin() as conn:
-        for start in range(0, ITEMS, 10_000):
-            ids = [f"item-{n}" for n in range(start, start + 10_000)]
-            vectors = rng.normal(size=(len(ids), DIM)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            conn.execute(
-                insert(Item),
-                [
-                    dict(
-                        id=i,
-                        title=f"Item {i}",
-                        description="",
-                        category=f"cat{n % 40}",
-                        tags=[f"tag{n % 7}", f"tag{n % 11}"],
-                        attributes={},
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    for n, i in enumerate(ids, start)
-                ],
-            )
-            conn.execute(
-                insert(ItemVector),
-                [
-                    dict(item_id=i, model_id=model_id, text_hash="", vector=v.tobytes(), updated_at=now)
-                    for i, v in zip(ids, vectors)
-                ],
-            )
-            conn.execute(insert(CatalogueChange), [dict(item_id=i, created_at=now) for i in ids])
-    app.extensions["catalogue"].warm_up()
-    return app
-
-
-def warm_history(app, rng, contexts) -> None:
-    """Some rewards, so that users have profiles and the model and Q-values are not empty."""
-    from app import db
-    from app.services.learner import Learner
-    from app.services.recommender import Request
-    from app.services.rewards import RewardIn, reward_rules, store_rewards
-
-    rec = app.extensions["recommender"]
-    rewards = []
-    for n in range(1_000):
-        d = rec.recommend(Request(user_id=f"user-{n % USERS}", context=contexts[n % 4], k=K))
-        rewards.append(RewardIn(d.event_id, float(rng.random() < 0.3)))
-    with db.write_session(app.extensions["db_engine"]) as s:
-        store_rewards(s, reward_rules(app.config["FEEDLOOP"]), rewards)
-    learner = Learner(app.config["FEEDLOOP"], app.extensions["db_engine"])
-    learner.step()
-    learner.publish()
-
-
 def floor_call(app, rng) -> Callable[[], None]:
     from bandit.features import Candidate, Shared
 
@@ -156,22 +83,7 @@ def floor_call(app, rng) -> Callable[[], None]:
     return call
 
 
-def latencies(call: Callable[[], None]) -> np.ndarray:
-    times, deadline = [], time.monotonic() + BUDGET_S
-    for _ in range(REQUESTS):
-        if time.monotonic() > deadline:
-            break
-        start = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - start) * 1000)
-    return np.array(times[len(times) // 10 :])  # the first tenth warms caches
-
-
-def summary(ms: np.ndarray) -> list:
-    return [len(ms), f"{np.percentile(ms, 50):.2f}", f"{np.percentile(ms, 99):.2f}", f"{ms.mean():.2f}"]
-
-
-def learner_throughput(app, rng, contexts) -> float:
+def learner_throughput(app, rng) -> float:
     """LEARN_REWARDS rewards for as many fresh events, learned in a process of its own, as `feedloop learner` runs."""
     import multiprocessing
 
@@ -181,7 +93,7 @@ def learner_throughput(app, rng, contexts) -> float:
 
     rec = app.extensions["recommender"]
     events = [
-        rec.recommend(Request(user_id=f"user-{n % USERS}", context=contexts[n % 4], k=K)).event_id for n in range(LEARN_REWARDS)
+        rec.recommend(Request(user_id=f"user-{n % USERS}", context=CONTEXTS[n % 4], k=K)).event_id for n in range(LEARN_REWARDS)
     ]
     with db.write_session(app.extensions["db_engine"]) as s:
         store_rewards(s, reward_rules(app.config["FEEDLOOP"]), [RewardIn(e, float(rng.random() < 0.3)) for e in events])
@@ -216,42 +128,8 @@ def _learn_all(home: str) -> float:
 
 
 def http_load(home: Path) -> dict:
-    with served(home) as (port, key):
+    with served(home) as (port, key, _server):
         return _drive(port, key)
-
-
-@contextmanager
-def served(home: Path) -> Iterator[tuple[int, str]]:
-    """`feedloop serve` (2 workers, learner and scheduler sidecars) on HOME, started up; yields (port, key)."""
-    from app.models import utcnow
-
-    port = _free_port()
-    env = {**os.environ, "FEEDLOOP_HOME": str(home), "FEEDLOOP_ENV": "test"}
-    launched = utcnow()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("feedloop")), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        key = (
-            subprocess.run(
-                [str(Path(sys.executable).with_name("feedloop")), "keys", "create", "--name", "bench"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        _wait_ready(port)
-        _wait_started_up(home, launched)
-        yield port, key
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 def _drive(port: int, key: str, seconds: float = HTTP_S) -> dict:
@@ -293,45 +171,3 @@ def _drive(port: int, key: str, seconds: float = HTTP_S) -> dict:
         "mean": ms.mean(),
         "rps": len(ms) / elapsed,
     }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_started_up(home: Path, launched: datetime, timeout: float = 300.0) -> None:
-    """Wait for the scheduler's first reindex run, which loads the index beside the workers at start-up:
-    the load test measures a running service, not one that is still starting."""
-    from sqlalchemy import create_engine, select
-
-    from app.models import JobRun
-
-    engine = create_engine(f"sqlite:///{home / 'feedloop.db'}")
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            with engine.connect() as conn:
-                if conn.execute(
-                    select(JobRun.id).where(JobRun.job == "reindex", JobRun.started_at >= launched, JobRun.status != "running")
-                ).first():
-                    return
-            time.sleep(0.5)
-    finally:
-        engine.dispose()
-    raise RuntimeError(f"the scheduler's first reindex run did not finish within {timeout:.0f} s")
-
-
-def _wait_ready(port: int, timeout: float = 300.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"feedloop serve was not ready within {timeout:.0f} s")

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-BENCHMARKS = ("encoding", "search", "recommendations", "freshness")
+BENCHMARKS = ("encoding", "search", "recommendations", "hot_path", "mix", "memory", "freshness")
 LIBRARIES = ("faiss-cpu", "torch", "sentence-transformers", "transformers", "numpy", "onnxruntime")
 
 

@@ -122,7 +122,12 @@ def test_serve_upload_search_and_restart(tmp_path, database_url):
             status, body = call(server.base + "/api/v1/search?q=paddle%20boat&k=1", key)
             assert status == 200 and body["items"][0]["id"] == "kayak"
 
-        # The embedded learner: a posted reward reaches the model that serves the next requests.
+        # The embedded learner: once it runs, a posted reward reaches the model that serves the next requests.
+        wait_for(
+            "the learner sidecar never reported in",
+            lambda: call(server.base + "/healthz")[1]["checks"]["learner"]["status"] == "ok",
+            60,
+        )
         status, first = call(server.base + "/api/v1/recommendations", key, {"user_id": "u1", "k": 1})
         assert status == 200 and first["model_version"] == "v0"
         assert call(server.base + "/api/v1/rewards", key, {"event_id": first["event_id"], "reward": 1.0})[0] == 202
