@@ -1,35 +1,110 @@
-"""`feedloop serve`: gunicorn with the app built in each worker (database pools and FAISS are per process; the
-encoder, loaded in the master before the fork and never run there, is shared),
-and, in the embedded layout, the learner and the scheduler as sidecar processes that live and die with the
-server, so that however many workers serve, exactly one process learns and one runs the jobs. The master
-watches its sidecars and restarts one that dies, waiting longer after each quick death."""
+"""`feedloop serve`: gunicorn with the app built and warmed in the master and shared by the workers it forks
+(each opens its own database connections), and, in the embedded layout, the learner and the scheduler as sidecar
+processes, also forked from the master, that live and die with the server, so that however many workers serve,
+exactly one process learns and one runs the jobs. The master watches its sidecars and restarts one that dies,
+waiting longer after each quick death. `ps` names them: gunicorn's master and workers, feedloop learner and
+feedloop scheduler."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
+from typing import NoReturn
 
+import click
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from setproctitle import setproctitle
 
 from app.services.background import Freshener
 
 log = logging.getLogger("feedloop.server")
-SIDECARS = {"learner": [sys.executable, "-m", "app", "learner"], "scheduler": [sys.executable, "-m", "app", "scheduler"]}
+SIDECAR_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCHLD")
 FIRST_BACKOFF, MAX_BACKOFF = 1.0, 60.0  # seconds before restarting a sidecar that died; doubled per quick death
 STABLE_SECONDS = 60.0  # a sidecar that ran this long before dying is restarted after FIRST_BACKOFF again
+
+
+class Forked:
+    """A sidecar forked from the master, so that it shares the pages the master loaded (Python, the libraries,
+    the encoder) instead of loading its own: `poll`, `wait`, `terminate` and `kill` as subprocess.Popen has them.
+
+    In the child, the master's listening sockets are closed and gunicorn's signal handlers undone before `main`
+    runs; the process then exits with main's status, without running the master's exit handlers."""
+
+    def __init__(self, name: str, main: Callable[[], None], listeners: list):
+        self.name, self.returncode = name, None
+        self.pid = os.fork()
+        if self.pid == 0:
+            _run_sidecar(name, main, listeners)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # gunicorn's master reaps every child, ours included: it has ended
+                self.returncode = 0
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"{self.name} sidecar", timeout)
+            time.sleep(0.05)
+        return self.returncode
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+
+def _run_sidecar(name: str, main: Callable[[], None], listeners: list) -> NoReturn:
+    code = 1
+    try:
+        for listener in listeners:
+            listener.close()
+        for sig in SIDECAR_SIGNALS:
+            signal.signal(getattr(signal, sig), signal.SIG_DFL)
+        setproctitle(f"feedloop {name}")
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 class Sidecar:
     """One supervised process. `check` restarts it, after its back-off, once it has died; after `stop` it
     restarts nothing (the watcher thread may be mid-check while the master shuts down)."""
 
-    def __init__(self, name: str, start: Callable[[], subprocess.Popen], clock: Callable[[], float] = time.monotonic):
+    def __init__(self, name: str, start: Callable[[], Forked], clock: Callable[[], float] = time.monotonic):
         self.name, self._start, self._clock = name, start, clock
         self.restarts = 0
         self.backoff = FIRST_BACKOFF
@@ -38,7 +113,7 @@ class Sidecar:
         self._died_at: float | None = None
         self.process = self._spawn()
 
-    def _spawn(self) -> subprocess.Popen:
+    def _spawn(self) -> Forked:
         self._started_at = self._clock()
         return self._start()
 
@@ -98,6 +173,8 @@ def _one_thread_per_worker(_server, _worker) -> None:
 
 
 def _start_worker(worker) -> None:
+    # The master's connections were closed before the fork; the pool's bookkeeping is the master's, not ours.
+    worker.wsgi.extensions["db_engine"].dispose(close=False)
     worker.freshener = freshener(worker.wsgi)
     worker.freshener.start(threading.Event())
     # The app is loaded: torch, transformers and the catalogue make millions of objects that live as long as
@@ -121,9 +198,11 @@ def _after_request(worker, _req, _environ, _resp) -> None:
 
 
 class Server(BaseApplication):
-    def __init__(self, options: dict, sidecars: list[str]):
-        self.options = options
-        self.sidecars = sidecars
+    """The app is built and warmed in the master (preload_app), so the workers share its pages: the encoder,
+    the index and the catalogue's item cache (docs/benchmarks.md, memory)."""
+
+    def __init__(self, app: Flask, options: dict, sidecars: list[str]):
+        self.app, self.options, self.sidecars = app, options, sidecars
         self._running: list[Sidecar] = []
         self._stopping = threading.Event()
         super().__init__()
@@ -131,6 +210,8 @@ class Server(BaseApplication):
     def load_config(self) -> None:
         for key, value in self.options.items():
             self.cfg.set(key, value)
+        self.cfg.set("preload_app", True)
+        self.cfg.set("proc_name", "feedloop")
         self.cfg.set("post_fork", _one_thread_per_worker)
         self.cfg.set("post_worker_init", _start_worker)
         self.cfg.set("pre_request", _before_request)
@@ -139,20 +220,26 @@ class Server(BaseApplication):
         self.cfg.set("on_exit", self._stop_sidecars)
 
     def load(self):
-        from app import create_app
-
-        return create_app(warm=True)
+        self.app.extensions["catalogue"].warm_up()
+        self.app.extensions["db_engine"].dispose()  # no connection is shared with the workers
+        # What the master loaded lives as long as the server: frozen, no collection in a worker or a sidecar
+        # writes to its objects, which would copy their pages into that process.
+        gc.freeze()
+        return self.app
 
     def _start_sidecars(self, server) -> None:
+        from app.cli.serve import run_learner, run_scheduler
+
+        mains = {"learner": run_learner, "scheduler": run_scheduler}
         for name in self.sidecars:
-            sidecar = Sidecar(name, lambda argv=SIDECARS[name]: subprocess.Popen(argv))
+            sidecar = Sidecar(name, lambda name=name: Forked(name, mains[name], server.LISTENERS))
             self._running.append(sidecar)
             server.log.info("%s sidecar started (pid %s)", name, sidecar.process.pid)
         if self._running:
             threading.Thread(target=self._watch, name="sidecars", daemon=True).start()
 
     def _watch(self) -> None:
-        # gunicorn's master reaps every child, ours included; Popen.poll then reports the death with code 0.
+        # gunicorn's master reaps every child, ours included; Forked.poll then reports the death with code 0.
         while not self._stopping.wait(0.5):
             for sidecar in self._running:
                 try:
@@ -166,7 +253,7 @@ class Server(BaseApplication):
             sidecar.stop()
 
 
-def run(host: str, port: int, workers: int, threads: int, timeout: int, learner: bool, scheduler: bool) -> None:
+def run(app: Flask, host: str, port: int, workers: int, threads: int, timeout: int, learner: bool, scheduler: bool) -> None:
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -176,7 +263,7 @@ def run(host: str, port: int, workers: int, threads: int, timeout: int, learner:
         "graceful_timeout": 30,
         "accesslog": "-",
     }
-    Server(options, [name for name, wanted in (("learner", learner), ("scheduler", scheduler)) if wanted]).run()
+    Server(app, options, [name for name, wanted in (("learner", learner), ("scheduler", scheduler)) if wanted]).run()
 
 
 def run_dev(app: Flask, host: str, port: int, learner: bool, scheduler: bool) -> None:

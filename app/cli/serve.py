@@ -43,15 +43,23 @@ def serve(
     if dev:
         run_dev(load_app(warm=True), host, port, learner=not no_learner, scheduler=not no_scheduler)
     else:
-        # Loaded in the master, the encoder's weights are shared by the workers it forks (copy-on-write)
-        # instead of loaded again in each (docs/benchmarks.md, memory).
-        app.extensions["catalogue"].load_model()
-        run(host, port, workers, threads, timeout, learner=not no_learner, scheduler=not no_scheduler)
+        run(app, host, port, workers, threads, timeout, learner=not no_learner, scheduler=not no_scheduler)
 
 
 @click.command()
 def learner() -> None:
     """Learn every reward in arrival order and publish model snapshots. Run exactly one per database."""
+    run_learner()
+
+
+@click.command()
+def scheduler() -> None:
+    """Run the scheduled jobs (`feedloop jobs list` shows them). Run exactly one per database."""
+    run_scheduler()
+
+
+def run_learner() -> None:
+    """Until SIGTERM or SIGINT (also the body of `feedloop serve`'s learner sidecar)."""
     from app.db import AlreadyRunning, single_instance
     from app.services.learner import Learner
 
@@ -67,9 +75,8 @@ def learner() -> None:
         raise click.ClickException(str(exc)) from None
 
 
-@click.command()
-def scheduler() -> None:
-    """Run the scheduled jobs (`feedloop jobs list` shows them). Run exactly one per database."""
+def run_scheduler() -> None:
+    """Until SIGTERM or SIGINT (also the body of `feedloop serve`'s scheduler sidecar)."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from app.db import AlreadyRunning, single_instance

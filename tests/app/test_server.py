@@ -2,13 +2,17 @@
 short-lived processes die for real."""
 
 import logging
+import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import click
 import pytest
 
-from app.server import FIRST_BACKOFF, MAX_BACKOFF, STABLE_SECONDS, Sidecar
+from app.server import FIRST_BACKOFF, MAX_BACKOFF, STABLE_SECONDS, Forked, Sidecar
 from tests.helpers import SteppedClock
 
 DIES = [sys.executable, "-c", "import sys; sys.exit(3)"]
@@ -170,3 +174,51 @@ def test_a_failed_start_is_retried_after_a_longer_backoff(starter, clock, caplog
     clock.advance(FIRST_BACKOFF)
     sidecar.check()
     assert sidecar.restarts == 1 and len(real.started) == 2
+
+
+def _exits_with_3():
+    sys.exit(3)
+
+
+def _refuses():
+    raise click.ClickException("another learner is running on this host")
+
+
+def _sleeps():
+    time.sleep(30)
+
+
+def test_a_forked_sidecar_reports_its_exit_status(capfd):
+    assert Forked("learner", _exits_with_3, []).wait(timeout=10) == 3
+    assert Forked("learner", lambda: None, []).wait(timeout=10) == 0
+    assert Forked("learner", _refuses, []).wait(timeout=10) == 1
+    assert "Error: another learner is running on this host" in capfd.readouterr().err
+
+
+def test_a_forked_sidecar_is_named_and_stops_on_sigterm():
+    sidecar = Forked("scheduler", _sleeps, [])
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/proc/{sidecar.pid}/cmdline").read_bytes().startswith(b"feedloop scheduler"):
+            assert time.monotonic() < deadline, "the sidecar never took its name"
+            time.sleep(0.02)
+        assert sidecar.poll() is None
+        sidecar.terminate()
+        assert sidecar.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        sidecar.kill()
+
+
+def test_a_forked_sidecar_closes_the_servers_listening_socket():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        sidecar = Forked("learner", _sleeps, [listener])
+    try:
+        time.sleep(0.5)  # the child closes its copy first thing
+        with socket.socket() as again:
+            again.bind(("127.0.0.1", port))  # free: no process holds it any longer
+    finally:
+        sidecar.kill()
+        sidecar.wait(timeout=10)

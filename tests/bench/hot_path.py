@@ -53,6 +53,7 @@ def run() -> Iterator[dict]:
         "columns": ["path", "requests", "p50 ms", "p99 ms", "mean ms"],
         "rows": [
             ["HTTP: POST /api/v1/recommendations", *summary(recommend)],
+            ["  of which in the service (its latency_ms)", *summary(np.array(http["in service"]))],
             ["HTTP: POST /api/v1/rewards (one per three)", *summary(np.array(http["reward"]))],
             ["floor: FAISS exact top-100 + VW predict over 100 lines (before)", *summary(before)],
             ["floor (after)", *summary(after)],
@@ -96,7 +97,7 @@ def drive(port: int, key: str, rng: np.random.Generator, requests: int, seconds:
     """One client: recommendations one after another, and after every REWARD_EVERY-th a reward for it."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    times: dict = {"recommend": [], "reward": [], "errors": 0}
+    times: dict = {"recommend": [], "in service": [], "reward": [], "errors": 0}
     deadline = time.monotonic() + seconds
 
     def post(path: str, body: dict, kind: str) -> bytes | None:
@@ -115,9 +116,13 @@ def drive(port: int, key: str, rng: np.random.Generator, requests: int, seconds:
             break
         body = {"user_id": f"user-{rng.integers(USERS)}", "k": K, "context": CONTEXTS[rng.integers(len(CONTEXTS))]}
         answer = post("/api/v1/recommendations", body, "recommend")
-        if answer is not None and n % REWARD_EVERY == REWARD_EVERY - 1:
-            post("/api/v1/rewards", {"event_id": json.loads(answer)["event_id"], "reward": float(rng.random() < 0.3)}, "reward")
+        if answer is None:
+            continue
+        decision = json.loads(answer)
+        times["in service"].append(decision["latency_ms"])
+        if n % REWARD_EVERY == REWARD_EVERY - 1:
+            post("/api/v1/rewards", {"event_id": decision["event_id"], "reward": float(rng.random() < 0.3)}, "reward")
     conn.close()
-    for kind in ("recommend", "reward"):
+    for kind in ("recommend", "in service", "reward"):
         times[kind] = times[kind][len(times[kind]) // 10 :]  # the first tenth warms the workers
     return times

@@ -81,13 +81,13 @@ def traffic(port: int, key: str) -> None:
 
 
 def pss_by_process(root: int) -> dict[str, float]:
-    """PSS in MB of the server's master, each worker and each sidecar."""
+    """PSS in MB of the server's master, each worker and each sidecar (`feedloop NAME`)."""
     sizes = {"gunicorn master": _pss(root)}
     workers = 0
     for pid in Path(f"/proc/{root}/task/{root}/children").read_text().split():
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if b"app" in cmdline and cmdline.index(b"app") + 1 < len(cmdline):  # python -m app learner|scheduler
-            name = cmdline[cmdline.index(b"app") + 1].decode()
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+        if title.startswith("feedloop "):
+            name = title.removeprefix("feedloop ").strip()
         else:
             workers += 1
             name = f"worker {workers}"

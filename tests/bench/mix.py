@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, func, select
 from tests.bench.freshness import SnapshotWatch
 from tests.bench.service import CONTEXTS, USERS, K, build_service, served, warm_history
 
-ITEMS, SECONDS, RATE, CLIENTS = 100_000, 60.0, 150.0, 12
+ITEMS, SECONDS, RATE, CLIENTS = 100_000, 60.0, 100.0, 12
 MIX = {"recommend": 0.70, "reward": 0.20, "events": 0.09, "poll": 0.01}
 POSTGRES_URL = os.environ.get("FEEDLOOP_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/feedloop_bench")
 # Poll answers come from many respondents' browsers in production: from one address, the per-address limit

@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def workers(server_pid: int) -> list[int]:
-    """The gunicorn workers of a `feedloop serve` master: its children that are not sidecars (`-m app ...`)."""
+    """The gunicorn workers of a `feedloop serve` master (its other children are the sidecars, `feedloop NAME`)."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return [int(pid) for pid in children if b"-m\0app" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [int(pid) for pid in children if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"feedloop ")]
 
 
 def spy(pids: list[int], seconds: int, out: Path) -> list[subprocess.Popen] | None:

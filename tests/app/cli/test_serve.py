@@ -35,7 +35,7 @@ def call(url: str, key: str | None = None, body: dict | None = None) -> tuple[in
 
 
 def sidecar_pids(server_pid: int, role: str = "learner") -> set[int]:
-    """The server's children running `python -m app ROLE` (a sidecar)."""
+    """The server's children named `feedloop ROLE` (a sidecar)."""
     pids = set()
     for children in Path(f"/proc/{server_pid}/task").glob("*/children"):
         with contextlib.suppress(OSError):  # the thread ended meanwhile
@@ -43,10 +43,10 @@ def sidecar_pids(server_pid: int, role: str = "learner") -> set[int]:
     found = set()
     for pid in pids:
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:  # it ended meanwhile
             continue
-        if b"app" in argv and role.encode() in argv:
+        if title.startswith(f"feedloop {role}".encode()):
             found.add(pid)
     return found
 
