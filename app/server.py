@@ -8,6 +8,7 @@ feedloop scheduler."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -228,15 +229,19 @@ class Server(BaseApplication):
         return self.app
 
     def _start_sidecars(self, server) -> None:
-        from app.cli.serve import run_learner, run_scheduler
-
-        mains = {"learner": run_learner, "scheduler": run_scheduler}
         for name in self.sidecars:
-            sidecar = Sidecar(name, lambda name=name: Forked(name, mains[name], server.LISTENERS))
+            sidecar = Sidecar(name, lambda name=name: Forked(name, functools.partial(self._sidecar_main, name), server.LISTENERS))
             self._running.append(sidecar)
             server.log.info("%s sidecar started (pid %s)", name, sidecar.process.pid)
         if self._running:
             threading.Thread(target=self._watch, name="sidecars", daemon=True).start()
+
+    def _sidecar_main(self, name: str) -> None:
+        """In the forked sidecar: the master's app, warmed catalogue and encoder included, with a pool of its own."""
+        from app.cli.serve import run_learner, run_scheduler
+
+        self.app.extensions["db_engine"].dispose(close=False)
+        {"learner": run_learner, "scheduler": run_scheduler}[name](self.app)
 
     def _watch(self) -> None:
         # gunicorn's master reaps every child, ours included; Forked.poll then reports the death with code 0.

@@ -3,6 +3,7 @@ import signal
 import threading
 
 import click
+from flask import Flask
 
 from app.cli import load_app
 
@@ -58,12 +59,12 @@ def scheduler() -> None:
     run_scheduler()
 
 
-def run_learner() -> None:
-    """Until SIGTERM or SIGINT (also the body of `feedloop serve`'s learner sidecar)."""
+def run_learner(app: Flask | None = None) -> None:
+    """Until SIGTERM or SIGINT. `feedloop serve`'s learner sidecar passes the app it was forked with."""
     from app.db import AlreadyRunning, single_instance
     from app.services.learner import Learner
 
-    app = load_app()
+    app = app or load_app()
     settings, engine = app.config["FEEDLOOP"], app.extensions["db_engine"]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -75,14 +76,15 @@ def run_learner() -> None:
         raise click.ClickException(str(exc)) from None
 
 
-def run_scheduler() -> None:
-    """Until SIGTERM or SIGINT (also the body of `feedloop serve`'s scheduler sidecar)."""
+def run_scheduler(app: Flask | None = None) -> None:
+    """Until SIGTERM or SIGINT. `feedloop serve`'s scheduler sidecar passes the app it was forked with, whose
+    warmed catalogue the jobs then share with the workers instead of loading their own."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from app.db import AlreadyRunning, single_instance
     from app.jobs.scheduler import schedule
 
-    app = load_app()
+    app = app or load_app()
     try:
         with single_instance("scheduler", app.config["FEEDLOOP"].home, app.extensions["db_engine"]):
             jobs = schedule(app, BlockingScheduler(timezone="UTC"))
