@@ -223,9 +223,6 @@ class Server(BaseApplication):
     def load(self):
         self.app.extensions["catalogue"].warm_up()
         self.app.extensions["db_engine"].dispose()  # no connection is shared with the workers
-        # What the master loaded lives as long as the server: frozen, no collection in a worker or a sidecar
-        # writes to its objects, which would copy their pages into that process.
-        gc.freeze()
         return self.app
 
     def _start_sidecars(self, server) -> None:
