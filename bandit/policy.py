@@ -64,6 +64,11 @@ class PolicyConfig:
     # thousands of times and swamp what the greedy choices taught (docs/benchmarks.md: simulation).
     clip_p: float = 0.1
 
+    @property
+    def runnable(self) -> bool:
+        """Vowpal Wabbit's SquareCB learns with cb_type mtr only; it refuses any other."""
+        return self.cb_type == "mtr" or not isinstance(self.exploration, SquareCB)
+
     def to_dict(self) -> dict:
         kind = {"EpsilonGreedy": "epsilon", "Softmax": "softmax", "SquareCB": "squarecb"}[type(self.exploration).__name__]
         return {
@@ -102,6 +107,8 @@ class PolicyConfig:
         cb_type = d.get("cb_type", "mtr")
         if cb_type not in _CB_TYPES:
             raise ValueError(f"cb_type must be one of {', '.join(_CB_TYPES)}, not {cb_type!r}")
+        if exploration == "squarecb" and cb_type != "mtr":
+            raise ValueError(f"squarecb exploration learns with cb_type mtr only, not {cb_type!r}")
         bits = d["bits"]
         # 2^30 weights are 4 GiB of floats at the least (more with each weight's learning state): an archive
         # must not make every worker that loads it allocate more than that. The default is 18.

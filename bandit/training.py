@@ -136,7 +136,7 @@ CB_TYPES = ("mtr", "dr")
 
 def grid(base: PolicyConfig) -> list[PolicyConfig]:
     """The base settings, and each with one setting changed (exploration and its parameter, learning rate,
-    interactions, cb_type); duplicates dropped, in a stable order."""
+    interactions, cb_type); duplicates and settings Vowpal Wabbit refuses dropped, in a stable order."""
     variants = [base]
     variants += [replace(base, exploration=e) for e in EXPLORATIONS]
     variants += [replace(base, learning_rate=lr) for lr in LEARNING_RATES]
@@ -144,24 +144,31 @@ def grid(base: PolicyConfig) -> list[PolicyConfig]:
     variants += [replace(base, cb_type=t) for t in CB_TYPES]
     unique: list[PolicyConfig] = []
     for v in variants:
-        if v not in unique:
+        if v not in unique and v.runnable:
             unique.append(v)
     return unique
 
 
 def combined(base: PolicyConfig, tried: Sequence[tuple[PolicyConfig, float]]) -> PolicyConfig:
-    """The base with, for each setting, the value that scored best when it alone was changed."""
+    """The base with, for each setting, the value that scored best when it alone was changed. When the best
+    exploration and the best cb_type cannot run together (SquareCB with anything but mtr), the one whose change
+    scored higher is kept and the other stays the base's."""
     best = max(tried, key=lambda t: t[1])[0]
     fields = ("exploration", "learning_rate", "interactions", "cubics", "cb_type")
-    chosen = {}
+    chosen, scores = {}, {}
     for name in fields:
         alone = [(c, v) for c, v in tried if all(getattr(c, f) == getattr(base, f) for f in fields if f != name)]
         if alone:
-            chosen[name] = getattr(max(alone, key=lambda t: t[1])[0], name)
+            config, scores[name] = max(alone, key=lambda t: t[1])
+            chosen[name] = getattr(config, name)
     if "interactions" in chosen:  # interactions and cubics were tried as pairs
         pair = next(c for c, _ in tried if c.interactions == chosen["interactions"])
         chosen["cubics"] = pair.cubics
-    return replace(best, **chosen) if chosen else best
+    together = replace(best, **chosen) if chosen else best
+    if not together.runnable:
+        weaker = min(("exploration", "cb_type"), key=lambda name: scores.get(name, float("-inf")))
+        together = replace(together, **{weaker: getattr(base, weaker)})
+    return together
 
 
 @dataclass(frozen=True)

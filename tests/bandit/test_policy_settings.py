@@ -14,8 +14,8 @@ GOOD = PolicyConfig().to_dict()
 
 def test_the_settings_feedloop_writes_are_read_back_unchanged():
     assert PolicyConfig.from_dict(GOOD) == PolicyConfig()
-    for kind, parameter in [("softmax", 10.0), ("squarecb", 10.0), ("epsilon", 1)]:
-        config = PolicyConfig.from_dict({**GOOD, "exploration": kind, "exploration_parameter": parameter, "cb_type": "dr"})
+    for kind, parameter, cb_type in [("softmax", 10.0, "dr"), ("squarecb", 10.0, "mtr"), ("epsilon", 1, "dr")]:
+        config = PolicyConfig.from_dict({**GOOD, "exploration": kind, "exploration_parameter": parameter, "cb_type": cb_type})
         assert PolicyConfig.from_dict(config.to_dict()) == config
 
 
@@ -30,6 +30,7 @@ def test_the_settings_feedloop_writes_are_read_back_unchanged():
         ({"cubics": ["CG"]}, "cubics"),
         ({"cb_type": "mtr -f /tmp/x"}, "cb_type"),
         ({"cb_type": "dm"}, "cb_type"),
+        ({"exploration": "squarecb", "exploration_parameter": 10.0, "cb_type": "dr"}, "squarecb"),  # VW refuses it
         ({"exploration": "epsilon --readable_model /tmp/x"}, "exploration"),
         ({"exploration_parameter": float("nan")}, "exploration_parameter"),
         ({"exploration_parameter": 0}, "exploration_parameter"),

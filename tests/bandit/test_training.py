@@ -6,8 +6,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from bandit.exploration import EpsilonGreedy
+from bandit.exploration import EpsilonGreedy, SquareCB
 from bandit.features import Candidate, Shared
+from bandit.model import ServedModel
 from bandit.policy import PolicyConfig
 from bandit.training import LoggedChoice, LoggedReward, RewardModel, combined, grid, judge, search, train
 
@@ -73,6 +74,22 @@ def test_the_combination_takes_each_settings_best_value():
     faster, greedier = replace(base, learning_rate=8.0), replace(base, exploration=EpsilonGreedy(0.05))
     together = combined(base, [(base, 0.1), (faster, 0.3), (greedier, 0.2)])
     assert together.learning_rate == 8.0 and together.exploration == EpsilonGreedy(0.05)
+
+
+@pytest.mark.parametrize("squarecb_score, dr_score, kept", [(0.3, 0.2, "squarecb"), (0.2, 0.3, "dr")])
+def test_the_combination_never_pairs_squarecb_with_a_cb_type_it_refuses(squarecb_score, dr_score, kept):
+    base = PolicyConfig()
+    squarecb, dr = replace(base, exploration=SquareCB(10.0)), replace(base, cb_type="dr")
+    together = combined(base, [(base, 0.1), (squarecb, squarecb_score), (dr, dr_score)])
+    assert together.runnable
+    ServedModel.fresh(together, 0.1)  # Vowpal Wabbit takes it
+    assert (together.exploration == SquareCB(10.0)) == (kept == "squarecb") and (together.cb_type == "dr") == (kept == "dr")
+
+
+def test_the_grid_of_a_squarecb_base_tries_no_cb_type_squarecb_refuses():
+    base = PolicyConfig(exploration=SquareCB(10.0))
+    assert all(config.runnable for config in grid(base))
+    assert all(config.cb_type == "mtr" for config in grid(base) if isinstance(config.exploration, SquareCB))
 
 
 def test_the_search_ranks_trials_by_the_estimator_and_judges_the_logging_policy_on_the_same_decisions():
