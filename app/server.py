@@ -29,7 +29,19 @@ from setproctitle import setproctitle
 from app.services.background import Freshener
 
 log = logging.getLogger("feedloop.server")
-SIDECAR_SIGNALS = ("SIGHUP", "SIGQUIT", "SIGINT", "SIGTERM", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCHLD")
+# gunicorn's master handles these; a forked sidecar takes the defaults back
+SIDECAR_SIGNALS = (
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGTTIN,
+    signal.SIGTTOU,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGCHLD,
+)
 FIRST_BACKOFF, MAX_BACKOFF = 1.0, 60.0  # seconds before restarting a sidecar that died; doubled per quick death
 STABLE_SECONDS = 60.0  # a sidecar that ran this long before dying is restarted after FIRST_BACKOFF again
 
@@ -84,7 +96,7 @@ def _run_sidecar(name: str, main: Callable[[], None], listeners: list) -> NoRetu
         for listener in listeners:
             listener.close()
         for sig in SIDECAR_SIGNALS:
-            signal.signal(getattr(signal, sig), signal.SIG_DFL)
+            signal.signal(sig, signal.SIG_DFL)
         setproctitle(f"feedloop {name}")
         main()
         code = 0

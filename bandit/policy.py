@@ -107,14 +107,12 @@ class PolicyConfig:
         cb_type = d.get("cb_type", "mtr")
         if cb_type not in _CB_TYPES:
             raise ValueError(f"cb_type must be one of {', '.join(_CB_TYPES)}, not {cb_type!r}")
-        if exploration == "squarecb" and cb_type != "mtr":
-            raise ValueError(f"squarecb exploration learns with cb_type mtr only, not {cb_type!r}")
         bits = d["bits"]
         # 2^30 weights are 4 GiB of floats at the least (more with each weight's learning state): an archive
         # must not make every worker that loads it allocate more than that. The default is 18.
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_BITS:
             raise ValueError(f"bits must be a whole number from 1 to {MAX_BITS}, not {bits!r}")
-        return cls(
+        config = cls(
             exploration=exploration_from(exploration, parameter),
             interactions=_crossings("interactions", d["interactions"], 2),
             cubics=_crossings("cubics", d.get("cubics", []), 3),
@@ -123,6 +121,9 @@ class PolicyConfig:
             cb_type=cb_type,
             clip_p=_number("clip_p", d.get("clip_p", 0.0), lambda v: 0 <= v < 1, "in [0, 1)"),
         )
+        if not config.runnable:
+            raise ValueError(f"squarecb exploration learns with cb_type mtr only, not {cb_type!r}")
+        return config
 
     def vw_args(self, seed: int) -> str:
         crosses = " ".join([f"-q {pair}" for pair in self.interactions] + [f"--cubic {triple}" for triple in self.cubics])
